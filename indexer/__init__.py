@@ -1,0 +1,1 @@
+"""Batch jobs that write indexes: loaders, crawler, build/status/eval command line."""

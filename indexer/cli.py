@@ -1,0 +1,174 @@
+"""`python -m indexer`: build, inspect and feed indexes. A thin shell over `kb` and the loaders.
+
+Each subcommand prints one summary line on success; problems a person can fix (missing model,
+bad front matter, a broken index) print one readable line on stderr and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kb.config import Settings
+
+EXIT_USAGE = 2
+
+SubcommandAdder = Callable[[argparse._SubParsersAction, Settings], None]
+
+
+def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
+    p = sub.add_parser(
+        "build",
+        help="build (or refresh) an index from corpus folders",
+        description="Load, chunk and embed every document under the corpus folders and swap a new index "
+        "version in. Unchanged chunks reuse their stored embeddings; an unchanged corpus is a no-op.",
+    )
+    p.add_argument("--corpus", type=Path, action="append", default=None,
+                   help=f"corpus folder (repeatable; default {settings.corpus_dir})")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help=f"index folder (default {settings.index_dir})")
+    p.add_argument("--force", action="store_true", help="build a new version even if nothing changed")
+    p.add_argument("--source-type", default="", help="source_type for crawled HTML pages that do not declare one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_build)
+
+
+def _run_build(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    import kb
+    from indexer.loaders import load_corpus
+
+    folders = args.corpus or [settings.corpus_dir]
+    docs = load_corpus(folders, defaults={"source_type": args.source_type} if args.source_type else None)
+    embedder = kb.load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet or total == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="chunk", desc="encoding", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        report = kb.build_index(docs, args.index, embedder, settings, force=args.force, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report.summary())
+    return 0
+
+
+def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:
+    p = sub.add_parser("status", help="print the manifest of the live index version",
+                       description="Print the live version's manifest (model, dimension, chunker settings, "
+                       "build time, counts, checksums) as JSON.")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help=f"index folder (default {settings.index_dir})")
+    p.add_argument("--verify", action="store_true", help="also check every file against its checksum")
+    p.set_defaults(func=_run_status)
+
+
+def _run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.search import resolve_version_dir
+    from kb.store import read_manifest, verify_checksums
+
+    version_dir = resolve_version_dir(args.index)
+    manifest = read_manifest(version_dir)
+    if args.verify:
+        verify_checksums(version_dir, manifest)
+    manifest.pop("documents", None)  # per-document hashes: noise for a person
+    print(json.dumps({"version_dir": str(version_dir), **manifest}, indent=2, sort_keys=True))
+    return 0
+
+
+def _add_crawl(sub: argparse._SubParsersAction, settings: Settings) -> None:
+    from indexer.crawl import CrawlSettings
+
+    d = CrawlSettings()
+    p = sub.add_parser(
+        "crawl",
+        help="fetch HTML pages breadth-first from a start URL into a folder",
+        description="Fetch pages breadth-first from START_URL, following links within the allowed domains, "
+        "respecting robots.txt, and save each page (raw HTML + sidecar JSON) for `build --corpus DIR`.",
+    )
+    p.add_argument("start_url", metavar="START_URL")
+    p.add_argument("--depth", type=int, default=d.depth, help=f"link depth from the start page (default {d.depth})")
+    p.add_argument("--allow-domain", action="append", default=[], metavar="D",
+                   help="domain to stay within (repeatable; subdomains included; default: the start URL's host)")
+    p.add_argument("--out", type=Path, required=True, help="folder to save pages into")
+    p.add_argument("--max-pages", type=int, default=d.max_pages, help=f"pages to save at most (default {d.max_pages})")
+    p.add_argument("--max-bytes", type=int, default=d.max_bytes, help=f"bytes per page at most (default {d.max_bytes})")
+    p.add_argument("--max-seconds", type=float, default=d.max_seconds, help=f"time budget for the crawl (default {d.max_seconds})")
+    p.add_argument("--delay", type=float, default=d.delay, help=f"seconds between requests to one host (default {d.delay})")
+    p.add_argument("--timeout", type=float, default=d.timeout, help=f"per-request timeout in seconds (default {d.timeout})")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow private, loopback and link-local addresses (for local test sites only)")
+    p.set_defaults(func=_run_crawl)
+
+
+def _run_crawl(args: argparse.Namespace, settings: Settings) -> int:
+    from indexer.crawl import CrawlSettings, crawl
+
+    cs = CrawlSettings(
+        depth=args.depth, allow_domains=tuple(args.allow_domain), max_pages=args.max_pages, max_bytes=args.max_bytes,
+        max_seconds=args.max_seconds, delay=args.delay, timeout=args.timeout, allow_private=args.allow_private,
+    )
+    report = crawl(args.start_url, args.out, cs, progress=lambda msg: print(msg, file=sys.stderr))
+    for skip in report.skipped:
+        print(f"skipped {skip.url}: {skip.reason}", file=sys.stderr)
+    print(f"crawled {len(report.saved)} pages into {args.out}, skipped {len(report.skipped)}, {report.seconds:.1f} s")
+    return 0
+
+
+# Subcommands in the order `--help` lists them; other modules append theirs here.
+SUBCOMMANDS: list[SubcommandAdder] = [_add_build, _add_status, _add_crawl]
+
+
+def _extra_subcommands() -> list[SubcommandAdder]:
+    adders: list[SubcommandAdder] = []
+    for module_name in ("indexer.evaluate", "indexer.coverage"):
+        try:
+            module = __import__(module_name, fromlist=["add_subcommand"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        adders.append(module.add_subcommand)
+    return adders
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer",
+        description="Build and inspect Denmark Digital Health KB indexes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS + _extra_subcommands():
+        add(sub, settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from indexer.loaders import LoaderError
+    from kb.build import BuildError
+    from kb.embedding import ModelNotFoundError
+    from kb.store import IndexError_
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, settings)
+    except (LoaderError, BuildError, ModelNotFoundError, IndexError_, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
