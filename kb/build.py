@@ -42,6 +42,7 @@ from kb.store import (
 )
 
 ProgressFn = Callable[[int, int], None]  # (done, total) chunks encoded
+PostBuildFn = Callable[["object"], dict]  # (kb.Index of the staged version) -> manifest fields
 
 
 class BuildError(RuntimeError):
@@ -98,8 +99,14 @@ def build_index(
     force: bool = False,
     progress: ProgressFn | None = None,
     extra_manifest: dict | None = None,
+    post_build: PostBuildFn | None = None,
 ) -> BuildReport:
-    """Build a new version of the index in `index_dir` and make it current."""
+    """Build a new version of the index in `index_dir` and make it current.
+
+    `post_build` runs on the finished but not yet published version (an open `kb.Index`) and
+    returns facts to record in its manifest — e.g. the calibrated "answered" threshold — so
+    they are in place before any reader can see the version.
+    """
     t0 = time.perf_counter()
     layout = IndexLayout(Path(index_dir))
     docs = _unique_documents(documents)
@@ -171,6 +178,15 @@ def build_index(
                 **(extra_manifest or {}),
             }
             atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+            if post_build is not None:
+                from kb.search import Index
+
+                staged = Index(staging, manifest, embedder, settings)
+                try:
+                    manifest.update(post_build(staged))
+                finally:
+                    staged.close()
+                atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             fsync_dir(staging)
             layout.versions.mkdir(exist_ok=True)
             final = layout.version_dir(build_id)
@@ -189,22 +205,6 @@ def build_index(
         changed_documents=sum(1 for d, h in doc_hashes.items() if d in prev_docs and prev_docs[d] != h),
         removed_documents=sum(1 for d in prev_docs if d not in doc_hashes),
     )
-
-
-def set_manifest_fields(index_dir: Path, fields: dict) -> None:
-    """Record derived facts (e.g. the calibrated threshold) in the live manifest, atomically.
-
-    The manifest is not one of the checksummed data files, so adding facts to it does not change
-    what the index answers; readers notice the manifest's change and reload.
-    """
-    layout = IndexLayout(Path(index_dir))
-    with build_lock(layout):
-        current = layout.current_dir()
-        if current is None:
-            raise BuildError(f"No index at {index_dir}.")
-        manifest = read_manifest(current)
-        manifest.update(fields)
-        atomic_write_text(current / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def _unique_documents(documents: Iterable[Document]) -> list[Document]:
