@@ -1,0 +1,45 @@
+# The two commands a new machine needs: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+INDEX  ?= var/index
+CORPUS ?= corpus
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+export KB_INDEX_DIR ?= $(INDEX)
+
+.PHONY: run serve test index install clean help
+
+help:
+	@echo "make run    - set up, build the index if missing or stale, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - set up and run the test suite"
+	@echo "make serve  - production server (gunicorn) on $(HOST):$(PORT)"
+	@echo "make index  - build or refresh the index only"
+
+# The venv is rebuilt when a requirements file changes; the stamp records a finished install.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# `indexer build` is a no-op when the live index already matches the corpus and settings.
+index: install
+	$(PY) -m indexer build --corpus $(CORPUS) --index $(INDEX)
+
+run: index
+	$(PY) -m flask --app search_app:create_app run --host $(HOST) --port $(PORT)
+
+serve: index
+	$(VENV)/bin/gunicorn --config search_app/gunicorn_conf.py "search_app:create_app()"
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,49 @@
+"""JSON API blueprint: /api/search, /api/documents/<doc_id>, /healthz."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from search_app.params import search_params
+from search_app.views import current_index, live_index, search_dict
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/api/search")
+def search():
+    index = current_index()  # one version for the whole request
+    p = search_params(request.args, index.source_types(), index.organisations(), index.settings.default_mode)
+    response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
+    return jsonify(search_dict(response))
+
+
+@bp.get("/api/documents/<doc_id>")
+def document(doc_id: str):
+    index = current_index()
+    doc = index.document(doc_id)
+    if doc is None:
+        return jsonify({"error": {"code": "not_found", "message": f"No document {doc_id[:200]!r} in this index."}}), 404
+    return jsonify({
+        "doc_id": doc.id, "title": doc.title, "url": doc.url, "source_type": doc.source_type,
+        "organisation": doc.organisation, "as_of": doc.as_of, "sources": list(doc.sources), "text": doc.text,
+        "chunks": [{"chunk_id": c.id, "section": c.section, "start": c.start, "end": c.end} for c in index.chunks_of(doc.id)],
+        "index_version": index.version,
+    })
+
+
+@bp.get("/healthz")
+def healthz():
+    live = live_index()
+    try:
+        index = live.get()
+    except Exception as exc:  # health checks report, they do not raise
+        return jsonify({"status": "unavailable", "error": str(exc)}), 503
+    return jsonify({
+        "status": "ok",
+        "index_version": index.version,
+        "documents": len(index.documents),
+        "chunks": index.chunk_count,
+        "model": index.manifest["model"]["name"],
+        "index_type": index.manifest.get("index", {}).get("type"),
+        "last_reload_error": live.last_error,
+    })

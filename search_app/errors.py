@@ -1,0 +1,45 @@
+"""Errors: JSON under /api/ (and /healthz), readable pages elsewhere; never a stack trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from kb.store import IndexError_
+from search_app.params import BadParameter
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(status: int, code: str, message: str):
+    if wants_json():
+        response = jsonify({"error": {"code": code, "message": message}})
+        response.status_code = status
+        return response
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(BadParameter)
+    def bad_parameter(exc: BadParameter):
+        return error_response(400, exc.code, exc.message)
+
+    @app.errorhandler(IndexError_)
+    def index_unavailable(exc: IndexError_):
+        log.error("index unavailable: %s", exc)
+        return error_response(503, "index_unavailable", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s", request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side; the error was logged.")

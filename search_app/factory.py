@@ -1,0 +1,44 @@
+"""The application factory: configuration, the shared index, blueprints and error handlers."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from kb.config import Settings
+from kb.live import LiveIndex
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. `config` overrides Flask config keys; `INDEX_DIR` picks the index folder.
+
+    `KB_SETTINGS` (a `kb.Settings`) may be passed in config to override environment settings.
+    """
+    app = Flask(__name__)
+    settings: Settings = (config or {}).get("KB_SETTINGS") or Settings.from_env()
+    app.config.update(
+        INDEX_DIR=str(settings.index_dir),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        WARM_UP=False,
+    )
+    app.config.update(config or {})
+    app.config["KB_SETTINGS"] = settings
+    app.json.sort_keys = False
+
+    live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)
+    app.extensions["kb_index"] = live
+
+    from search_app import api, errors, pages
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    errors.register(app)
+
+    if app.config["WARM_UP"]:
+        try:
+            live.warm_up()
+        except Exception as exc:  # the app still starts and reports the problem on /healthz
+            logging.getLogger(__name__).error("warm-up failed: %s", exc)
+    return app

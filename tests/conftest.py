@@ -1,0 +1,69 @@
+"""Shared fixtures: the real model and the real corpus, loaded and indexed once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory):
+    from kb.config import Settings
+
+    base = Settings()
+    return Settings(
+        index_dir=tmp_path_factory.mktemp("index"),
+        query_log_path=tmp_path_factory.mktemp("logs") / "querylog.sqlite",
+        query_log_enabled=False,
+        chunking=base.chunking,
+    )
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    import kb
+
+    return kb.load_embedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_docs():
+    from indexer.loaders import load_corpus
+
+    return load_corpus(CORPUS)
+
+
+@pytest.fixture(scope="session")
+def corpus_index_dir(settings, embedder, corpus_docs) -> Path:
+    """The real corpus, indexed once; tests must treat it as read-only."""
+    import kb
+
+    kb.build_index(corpus_docs, settings.index_dir, embedder, settings)
+    return settings.index_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_index(corpus_index_dir, embedder, settings):
+    import kb
+
+    return kb.Index.open(corpus_index_dir, embedder, settings)
+
+
+@pytest.fixture(scope="session")
+def app(corpus_index_dir, embedder, settings):
+    from kb.live import LiveIndex
+    from search_app import create_app
+
+    live = LiveIndex(corpus_index_dir, settings, embedder)
+    return create_app({"TESTING": True, "KB_SETTINGS": settings, "INDEX_DIR": str(corpus_index_dir), "LIVE_INDEX": live})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
