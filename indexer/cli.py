@@ -117,8 +117,6 @@ def _run_crawl(args: argparse.Namespace, settings: Settings) -> int:
         max_seconds=args.max_seconds, delay=args.delay, timeout=args.timeout, allow_private=args.allow_private,
     )
     report = crawl(args.start_url, args.out, cs, progress=lambda msg: print(msg, file=sys.stderr))
-    for skip in report.skipped:
-        print(f"skipped {skip.url}: {skip.reason}", file=sys.stderr)
     print(f"crawled {len(report.saved)} pages into {args.out}, skipped {len(report.skipped)}, {report.seconds:.1f} s")
     return 0
 

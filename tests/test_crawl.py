@@ -1,0 +1,485 @@
+"""Tests for indexer.crawl against local servers on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+
+import indexer.crawl as crawl_mod
+from indexer.crawl import (
+    DEFAULT_USER_AGENT,
+    CrawlSettings,
+    crawl,
+    host_allowed,
+    is_blocked_ip,
+    normalize_url,
+)
+
+try:
+    from crawl_site import CrawlSite, Route, html_page, local_site  # noqa: F401  (fixture)
+except ImportError:  # tests/ turned into a package
+    from tests.crawl_site import CrawlSite, Route, html_page, local_site  # noqa: F401
+
+MAX_BYTES = 100_000
+STREAM_LIMIT = 64 * 1024 * 1024  # the "endless" page gives up after this many bytes
+SIDECAR_KEYS = {"url", "final_url", "fetched_at", "status", "content_type", "sha256", "depth"}
+
+
+def make_settings(**kw) -> CrawlSettings:
+    base = dict(depth=2, delay=0.0, allow_private=True, timeout=5.0, max_seconds=30.0, max_bytes=MAX_BYTES)
+    base.update(kw)
+    return CrawlSettings(**base)
+
+
+def endless_html():
+    yield b"<!DOCTYPE html><html><body>"
+    chunk = b"<p>" + b"x" * 65_000 + b"</p>\n"
+    sent = 0
+    while sent < STREAM_LIMIT:
+        yield chunk
+        sent += len(chunk)
+
+
+DUP_BODY = html_page("Same content", [], "<p>identical bytes under two URLs</p>")
+
+
+def build_main_site(site: CrawlSite) -> None:
+    site.add("/robots.txt", Route(200, {"Content-Type": "text/plain"}, "User-agent: *\nDisallow: /private/\n"))
+    site.add(
+        "/",
+        html_page(
+            "Start",
+            [
+                "/a",
+                "b",  # relative link
+                "/private/secret",
+                "/redirect-in",
+                "/redirect-out",
+                "/redirect-dup",
+                "/missing",
+                "/doc.pdf",
+                "/big-declared",
+                "/big-stream",
+                "/dup1",
+                "/dup2",
+                "/d1",
+                "/a#section",  # same page as /a once the fragment is dropped
+                site.url("/a").replace("http://", "HTTP://"),  # same page after normalisation
+                "file:///etc/passwd",
+                "mailto:someone@example.invalid",
+                "javascript:void(0)",
+                site.url("/offsite", host="localhost"),  # another host name => off-domain
+            ],
+        ),
+    )
+    site.add("/a", html_page("A", ["/b", "/"]))
+    site.add("/b", html_page("B", ["/a"]))  # loop A -> B -> A
+    site.add("/private/secret", html_page("Secret", []))
+    site.add("/redirect-in", Route(302, {"Location": "/target"}, b""))
+    site.add("/target", html_page("Redirect target", []))
+    site.add("/redirect-out", Route(301, {"Location": site.url("/elsewhere", host="localhost")}, b""))
+    site.add("/elsewhere", html_page("Elsewhere", []))
+    site.add("/offsite", html_page("Offsite", []))
+    site.add("/redirect-dup", Route(302, {"Location": "/a"}, b""))
+    site.add("/missing", Route(404, {"Content-Type": "text/html"}, "<h1>gone</h1>"))
+    site.add("/doc.pdf", Route(200, {"Content-Type": "application/pdf"}, b"%PDF-1.4\n%fake\n" * 100))
+    site.add("/big-declared", Route(200, {"Content-Type": "text/html"}, b"<p>" + b"y" * 5_000_000))
+    site.add("/big-stream", Route(200, {"Content-Type": "text/html; charset=utf-8"}, endless_html))
+    site.add("/dup1", DUP_BODY)
+    site.add("/dup2", DUP_BODY)
+    site.add("/d1", html_page("Depth 1", ["/d2"]))
+    site.add("/d2", html_page("Depth 2", ["/d3"]))
+    site.add("/d3", html_page("Depth 3", []))
+
+
+@pytest.fixture(scope="module")
+def main_crawl(tmp_path_factory):
+    out = tmp_path_factory.mktemp("crawl") / "pages"  # does not exist yet: crawl creates it
+    messages: list[str] = []
+    with CrawlSite() as site:
+        build_main_site(site)
+        report = crawl(site.url("/"), out, make_settings(), progress=messages.append)
+        assert site.wait_idle()
+        yield site, report, out, messages
+
+
+def rel(site: CrawlSite, url: str) -> str:
+    return url[len(site.base_url):] if url.startswith(site.base_url) else url
+
+
+# --------------------------------------------------------------------------- #
+# The main fixture site
+# --------------------------------------------------------------------------- #
+
+
+def test_saved_set_is_exact(main_crawl):
+    site, report, out, _ = main_crawl
+    assert {rel(site, p.final_url) for p in report.saved} == {"/", "/a", "/b", "/target", "/dup1", "/d1", "/d2"}
+    by_final = {rel(site, p.final_url): p for p in report.saved}
+    assert rel(site, by_final["/target"].url) == "/redirect-in"  # redirect within the domain
+    assert {k: p.depth for k, p in by_final.items()} == {
+        "/": 0, "/a": 1, "/b": 1, "/target": 1, "/dup1": 1, "/d1": 1, "/d2": 2,
+    }
+
+
+def test_skip_reasons(main_crawl):
+    site, report, _, _ = main_crawl
+    got = {rel(site, s.url): s.reason for s in report.skipped}
+    assert got == {
+        "file:///etc/passwd": "scheme",
+        "mailto:someone@example.invalid": "scheme",
+        "javascript:void(0)": "scheme",
+        site.url("/offsite", host="localhost"): "off-domain",
+        "/private/secret": "robots",
+        "/redirect-out": "redirect-off-domain",
+        "/redirect-dup": "duplicate-url",
+        "/missing": "http-404",
+        "/doc.pdf": "not-html",
+        "/big-declared": "too-large",
+        "/big-stream": "too-large",
+        "/dup2": "duplicate-content",
+    }
+    assert len(report.skipped) == len(got)  # nothing reported twice
+
+
+def test_server_log(main_crawl):
+    site, _, _, _ = main_crawl
+    paths = site.paths()
+    counts = Counter(paths)
+    assert paths[0] == "/robots.txt"
+    assert all(n == 1 for n in counts.values()), counts  # loop and duplicate links fetched once
+    for never in ("/private/secret", "/elsewhere", "/offsite", "/d3"):
+        assert never not in counts, never
+    assert set(counts) == {
+        "/robots.txt", "/", "/a", "/b", "/redirect-in", "/target", "/redirect-out",
+        "/redirect-dup", "/missing", "/doc.pdf", "/big-declared", "/big-stream", "/dup1", "/dup2",
+        "/d1", "/d2",
+    }
+
+
+def test_user_agent_on_every_request(main_crawl):
+    site, _, _, _ = main_crawl
+    assert site.requests
+    for rec in site.requests:
+        assert rec.header("User-Agent") == DEFAULT_USER_AGENT, rec.path
+        assert rec.client == "127.0.0.1"
+
+
+def test_oversized_bodies_not_read(main_crawl):
+    site, report, out, _ = main_crawl
+    (stream_req,) = site.requests_for("/big-stream")
+    assert not stream_req.completed  # the crawler hung up ...
+    assert stream_req.bytes_sent < STREAM_LIMIT  # ... long before the end
+    for p in out.glob("*.html"):
+        assert p.stat().st_size <= MAX_BYTES
+        assert b"x" * 1000 not in p.read_bytes() and b"y" * 1000 not in p.read_bytes()
+
+
+def test_sidecars(main_crawl):
+    site, report, out, _ = main_crawl
+    for page in report.saved:
+        key = hashlib.sha1(page.final_url.encode()).hexdigest()[:16]
+        assert page.path == out / f"{key}.html"
+        body = page.path.read_bytes()
+        assert hashlib.sha256(body).hexdigest() == page.sha256
+        meta = json.loads((out / f"{key}.json").read_text(encoding="utf-8"))
+        assert set(meta) == SIDECAR_KEYS
+        assert meta["url"] == page.url and meta["final_url"] == page.final_url
+        assert meta["sha256"] == page.sha256 and meta["depth"] == page.depth
+        assert meta["status"] == 200
+        assert meta["content_type"].startswith("text/html")
+        ts = datetime.fromisoformat(meta["fetched_at"])
+        assert ts.utcoffset() == timedelta(0) and meta["fetched_at"] == page.fetched_at
+    start = next(p for p in report.saved if rel(site, p.final_url) == "/")
+    assert start.path.read_bytes() == site.routes["/"].encode()  # raw bytes as served
+
+
+def test_no_temp_files_left(main_crawl):
+    _, report, out, _ = main_crawl
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 * len(report.saved)
+    assert all(n.endswith((".html", ".json")) and not n.startswith(".") for n in names), names
+
+
+def test_progress_messages(main_crawl):
+    _, report, _, messages = main_crawl
+    assert len(messages) >= len(report.saved) + len(report.skipped)
+    assert all(isinstance(m, str) and "\n" not in m for m in messages)
+    assert report.seconds > 0
+
+
+# --------------------------------------------------------------------------- #
+# Safety
+# --------------------------------------------------------------------------- #
+
+
+def test_private_address_refused(local_site, tmp_path):
+    local_site.add("/", html_page("Home", ["/a"]))
+    local_site.add("/a", html_page("A", []))
+    report = crawl(local_site.url("/"), tmp_path / "out", make_settings(allow_private=False))
+    assert report.saved == []
+    assert [(s.url, s.reason) for s in report.skipped] == [(local_site.url("/"), "private-address")]
+    assert local_site.requests == []  # not even robots.txt
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_dns_rebinding_guard(local_site, tmp_path, monkeypatch):
+    """DNS check says 'public' but the socket reaches 127.0.0.1: refused at connect time."""
+    local_site.add("/", html_page("Home", []))
+    monkeypatch.setattr(crawl_mod, "_resolve", lambda host, port: ["93.184.216.34"])  # never contacted
+    report = crawl(local_site.url("/"), tmp_path, make_settings(allow_private=False))
+    assert report.saved == []
+    assert [s.reason for s in report.skipped] == ["private-address"]
+    assert local_site.requests == []
+
+
+def test_private_redirect_hop_refused(local_site, tmp_path, monkeypatch):
+    """Every redirect hop is re-checked: a hop to a host resolving to a private address is refused.
+
+    DNS is faked: the start host looks public (the connect-time guard is swapped for a plain
+    adapter so the local server is reachable) and ``internal.invalid`` resolves to 10.0.0.1,
+    which must be refused before any connection is attempted.
+    """
+    local_site.add("/", html_page("Home", ["/go"]))
+    local_site.add("/go", Route(302, {"Location": "http://internal.invalid/admin"}, b""))
+    looked_up = []
+
+    def fake_resolve(host, port):
+        looked_up.append(host)
+        return ["10.0.0.1"] if host == "internal.invalid" else ["93.184.216.34"]
+
+    monkeypatch.setattr(crawl_mod, "_resolve", fake_resolve)
+    monkeypatch.setattr(crawl_mod, "_GuardedAdapter", crawl_mod.HTTPAdapter)
+    report = crawl(
+        local_site.url("/"), tmp_path,
+        make_settings(allow_private=False, allow_domains=("127.0.0.1", "internal.invalid")),
+    )
+    assert [rel(local_site, p.final_url) for p in report.saved] == ["/"]
+    assert [(rel(local_site, s.url), s.reason) for s in report.skipped] == [("/go", "private-address")]
+    assert "internal.invalid" in looked_up
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "ftp://example.invalid/x", "mailto:a@example.invalid", "javascript:alert(1)",
+     "data:text/html,hi", "not a url", "", "http://"],
+)
+def test_non_http_start_raises(url, tmp_path):
+    with pytest.raises(ValueError) as excinfo:
+        crawl(url, tmp_path, make_settings())
+    assert str(excinfo.value)  # readable message
+
+
+def test_start_outside_allow_list_raises(local_site, tmp_path):
+    with pytest.raises(ValueError, match="allowed domains"):
+        crawl(local_site.url("/"), tmp_path, make_settings(allow_domains=("example.invalid",)))
+    assert local_site.requests == []
+
+
+# --------------------------------------------------------------------------- #
+# Limits and politeness
+# --------------------------------------------------------------------------- #
+
+
+def test_max_pages(local_site, tmp_path):
+    local_site.add("/", html_page("Home", [f"/p{i}" for i in range(1, 6)]))
+    for i in range(1, 6):
+        local_site.add(f"/p{i}", html_page(f"P{i}", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(max_pages=3))
+    assert [rel(local_site, p.final_url) for p in report.saved] == ["/", "/p1", "/p2"]
+    assert [(rel(local_site, s.url), s.reason) for s in report.skipped] == [
+        ("/p3", "max-pages"), ("/p4", "max-pages"), ("/p5", "max-pages"),
+    ]
+    assert not {"/p3", "/p4", "/p5"} & set(local_site.paths())
+    assert len(list(tmp_path.glob("*.html"))) == 3
+
+
+def test_max_seconds(local_site, tmp_path):
+    local_site.add("/", html_page("Home", [f"/slow{i}" for i in range(5)]))
+    for i in range(5):
+        local_site.add(f"/slow{i}", Route(200, {}, html_page(f"Slow {i}", []), 0.4))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(max_seconds=0.7))
+    assert report.seconds < 0.7 + 0.4
+    assert len(report.saved) < 6
+    reasons = {rel(local_site, s.url): s.reason for s in report.skipped}
+    assert "max-seconds" in reasons.values()
+    assert set(reasons.values()) <= {"max-seconds", "timeout"}
+    accounted = {rel(local_site, p.url) for p in report.saved} | set(reasons)
+    assert accounted == {"/"} | {f"/slow{i}" for i in range(5)}
+
+
+def test_zero_budget_fetches_nothing(local_site, tmp_path):
+    local_site.add("/", html_page("Home", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(max_seconds=0))
+    assert report.saved == [] and [s.reason for s in report.skipped] == ["max-seconds"]
+    assert local_site.requests == []
+
+
+def test_delay_between_requests_to_same_host(local_site, tmp_path):
+    local_site.add("/", html_page("Home", ["/a"]))
+    local_site.add("/a", html_page("A", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(delay=0.2))
+    assert len(report.saved) == 2
+    times = [r.time for r in local_site.requests]
+    assert [r.path for r in local_site.requests] == ["/robots.txt", "/", "/a"]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= 0.2 for g in gaps), gaps
+    assert all(g < 1.0 for g in gaps), gaps
+
+
+def test_request_timeout(local_site, tmp_path):
+    local_site.add("/", html_page("Home", ["/slow", "/fast"]))
+    local_site.add("/slow", Route(200, {}, html_page("Slow", []), 3.0))
+    local_site.add("/fast", html_page("Fast", []))
+    t0 = time.monotonic()
+    report = crawl(local_site.url("/"), tmp_path, make_settings(timeout=0.3))
+    assert time.monotonic() - t0 < 2.0
+    assert {rel(local_site, s.url): s.reason for s in report.skipped} == {"/slow": "timeout"}
+    assert {rel(local_site, p.final_url) for p in report.saved} == {"/", "/fast"}
+
+
+def test_redirect_loop_gives_up(local_site, tmp_path):
+    local_site.add("/", html_page("Home", ["/loop1"]))
+    local_site.add("/loop1", Route(302, {"Location": "/loop2"}, b""))
+    local_site.add("/loop2", Route(302, {"Location": "/loop1"}, b""))
+    report = crawl(local_site.url("/"), tmp_path, make_settings())
+    assert [(rel(local_site, s.url), s.reason) for s in report.skipped] == [("/loop1", "error: too many redirects")]
+    assert sum(p.startswith("/loop") for p in local_site.paths()) == 6  # first request + 5 redirects
+
+
+@pytest.mark.parametrize("robots", [None, Route(500, {"Content-Type": "text/plain"}, "oops")])
+def test_missing_or_broken_robots_allows_all(local_site, tmp_path, robots):
+    if robots is not None:
+        local_site.add("/robots.txt", robots)
+    local_site.add("/", html_page("Home", ["/private/x"]))
+    local_site.add("/private/x", html_page("X", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings())
+    assert len(report.saved) == 2 and report.skipped == []
+
+
+def test_robots_rules_for_our_user_agent(local_site, tmp_path):
+    local_site.add(
+        "/robots.txt",
+        Route(200, {"Content-Type": "text/plain"},
+              "User-agent: DenmarkDigitalHealthKB-crawler\nDisallow: /no-kb\n\nUser-agent: *\nDisallow: /\n"),
+    )
+    local_site.add("/", html_page("Home", ["/no-kb/page", "/yes"]))
+    local_site.add("/yes", html_page("Yes", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings())
+    assert {rel(local_site, p.final_url) for p in report.saved} == {"/", "/yes"}
+    assert [(rel(local_site, s.url), s.reason) for s in report.skipped] == [("/no-kb/page", "robots")]
+    assert "/no-kb/page" not in local_site.paths()
+
+
+def test_depth_zero_fetches_only_start(local_site, tmp_path):
+    local_site.add("/", html_page("Home", ["/a"]))
+    local_site.add("/a", html_page("A", []))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(depth=0))
+    assert [rel(local_site, p.final_url) for p in report.saved] == ["/"]
+    assert "/a" not in local_site.paths()
+
+
+def test_allow_domains_and_directory_site(tmp_path):
+    """Serving a directory (how a rendered corpus can be crawled) with an explicit allow-list."""
+    root = tmp_path / "site"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text(html_page("Index", ["page.html", "sub/", "data.pdf", "nope.html"]))
+    (root / "page.html").write_text(html_page("Page", ["index.html"]))
+    (root / "sub" / "index.html").write_text(html_page("Sub", ["../page.html"]))
+    (root / "data.pdf").write_bytes(b"%PDF-1.4\n")
+    with CrawlSite(directory=root) as site:
+        report = crawl(site.url("/"), tmp_path / "out", make_settings(allow_domains=("127.0.0.1",)))
+        assert {rel(site, p.final_url) for p in report.saved} == {"/", "/page.html", "/sub/"}
+        assert {rel(site, s.url): s.reason for s in report.skipped} == {
+            "/data.pdf": "not-html", "/nope.html": "http-404", "/index.html": "duplicate-content",
+        }
+
+
+def test_crawl_site_helper_basics():
+    with CrawlSite({"/q?x=1": "query route", "/raw": Route(200, {"Content-Type": None}, b"\x00")}) as site:
+        import requests
+
+        s = requests.Session()
+        s.trust_env = False
+        assert s.get(site.url("/q?x=1")).text == "query route"
+        r = s.get(site.url("/raw"))
+        assert "Content-Type" not in r.headers and r.content == b"\x00"
+        assert s.get(site.url("/nothing")).status_code == 404
+        assert site.wait_idle()
+        assert [r.path for r in site.requests] == ["/q?x=1", "/raw", "/nothing"]
+        assert all(r.completed for r in site.requests)
+
+
+# --------------------------------------------------------------------------- #
+# Units
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("HTTP://Example.COM:80/a#frag", "http://example.com/a"),
+        ("https://example.com:443", "https://example.com/"),
+        ("https://example.com:8443/x?q=1#y", "https://example.com:8443/x?q=1"),
+        ("http://user:pw@Example.com/p", "http://example.com/p"),
+        ("http://example.com/a b", "http://example.com/a%20b"),
+        ("http://example.com/a%20b", "http://example.com/a%20b"),
+        ("http://sundhed.dk./", "http://sundhed.dk/"),
+        ("http://[::1]:8080/", "http://[::1]:8080/"),
+    ],
+)
+def test_normalize_url(raw, expected):
+    assert normalize_url(raw) == expected
+
+
+def test_normalize_url_rejects_bad_port():
+    with pytest.raises(ValueError):
+        normalize_url("http://example.com:99999/")
+
+
+def test_host_allowed():
+    allowed = ("sundhed.dk",)
+    assert host_allowed("sundhed.dk", allowed)
+    assert host_allowed("www.SUNDHED.dk", allowed)
+    assert not host_allowed("notsundhed.dk", allowed)
+    assert not host_allowed("sundhed.dk.evil.example", allowed)
+    assert not host_allowed("www.sundhed.dk", allowed, exact=True)
+
+
+@pytest.mark.parametrize(
+    "ip,blocked",
+    [
+        ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.0.1", True), ("172.16.5.5", True),
+        ("169.254.169.254", True), ("0.0.0.0", True), ("224.0.0.1", True), ("240.0.0.1", True),
+        ("100.64.0.1", True), ("::1", True), ("fe80::1%eth0", True), ("fc00::1", True), ("::", True),
+        ("::ffff:127.0.0.1", True), ("2002:7f00:1::", True), ("garbage", True),
+        ("93.184.216.34", False), ("2606:2800:220:1:248:1893:25c8:1946", False),
+    ],
+)
+def test_is_blocked_ip(ip, blocked):
+    assert is_blocked_ip(ip) is blocked
+
+
+def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "x.html"
+    target.write_bytes(b"old")
+
+    def boom(src, dst):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(crawl_mod.os, "replace", boom)
+    with pytest.raises(OSError):
+        crawl_mod._atomic_write(target, b"new")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.html"]
+    crawl_mod._atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.html"]
+    assert os.stat(target).st_size == 3
