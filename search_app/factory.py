@@ -13,10 +13,10 @@ from kb.live import LiveIndex
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides Flask config keys; `INDEX_DIR` picks the index folder.
 
-    `KB_SETTINGS` (a `kb.Settings`) may be passed in config to override environment settings.
+    `SETTINGS` (a `kb.Settings`) may be passed in config to override environment settings.
     """
     app = Flask(__name__)
-    settings: Settings = (config or {}).get("KB_SETTINGS") or Settings.from_env()
+    settings: Settings = (config or {}).get("SETTINGS") or Settings.from_env()
     app.config.update(
         INDEX_DIR=str(settings.index_dir),
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -24,7 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         WARM_UP=False,
     )
     app.config.update(config or {})
-    app.config["KB_SETTINGS"] = settings
+    app.config["SETTINGS"] = settings
     app.json.sort_keys = False
 
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)

@@ -61,7 +61,7 @@ def app(corpus_index_dir, embedder, settings):
     from search_app import create_app
 
     live = LiveIndex(corpus_index_dir, settings, embedder)
-    return create_app({"TESTING": True, "KB_SETTINGS": settings, "INDEX_DIR": str(corpus_index_dir), "LIVE_INDEX": live})
+    return create_app({"TESTING": True, "SETTINGS": settings, "INDEX_DIR": str(corpus_index_dir), "LIVE_INDEX": live})
 
 
 @pytest.fixture()

@@ -1,0 +1,78 @@
+"""The README stays true because these tests read it."""
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from indexer.cli import build_parser
+from kb.config import ENV_VARS, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _subcommands():
+    parser = build_parser(Settings())
+    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(action.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_cli_subcommand_is_in_the_readme(command):
+    assert f"python -m indexer {command}" in README, f"README does not show `python -m indexer {command}`"
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser(Settings()).parse_args([command, "--help"])
+    assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_every_route_is_in_the_readme(app):
+    routes = sorted({re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule) for rule in app.url_map.iter_rules()
+                     if rule.endpoint != "static"})
+    assert routes
+    missing = [r for r in routes if f"`{r}" not in README and f"`GET {r}" not in README]
+    assert not missing, f"routes missing from README: {missing}"
+
+
+def test_every_environment_variable_is_documented():
+    used = set()
+    for folder in ("kb", "indexer", "search_app"):
+        for path in (ROOT / folder).rglob("*.py"):
+            used |= set(re.findall(r"\b(KB_[A-Z0-9_]+)\b", path.read_text(encoding="utf-8")))
+    used |= set(ENV_VARS)
+    missing = sorted(v for v in used if f"`{v}`" not in README)
+    assert not missing, f"environment variables missing from the README table: {missing}"
+
+
+def test_make_commands_are_in_the_readme():
+    assert "make run" in README and "make test" in README
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def _readme_api_example():
+    curl = re.search(r"curl '(http://127\.0\.0\.1:5000/api/search\?[^']+)'", README)
+    block = re.search(r"```json\n(.*?)\n```", README[curl.end():], re.S)
+    return curl.group(1), json.loads(block.group(1))
+
+
+def test_readme_api_example_runs_against_a_real_index(client):
+    url, documented = _readme_api_example()
+    parts = urlsplit(url)
+    response = client.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 200
+    actual = response.get_json()
+    assert set(actual) == set(documented)
+    assert actual["query"] == documented["query"] and actual["mode"] == documented["mode"]
+    assert len(actual["results"]) == len(documented["results"])
+    for got, doc in zip(actual["results"], documented["results"]):
+        assert set(got) == set(doc) and set(got["citation"]) == set(doc["citation"])
+        for key in ("rank", "text", "doc_id", "chunk_id"):
+            assert got[key] == doc[key], key
+        for key in ("title", "url", "section", "source_type", "organisation", "as_of", "start", "end"):
+            assert got["citation"][key] == doc["citation"][key], key
