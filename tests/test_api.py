@@ -103,7 +103,7 @@ def test_missing_index_is_503_not_a_crash(tmp_path, settings, embedder):
     from kb.live import LiveIndex
     from search_app import create_app
 
-    app = create_app({"TESTING": True, "KB_SETTINGS": settings, "LIVE_INDEX": LiveIndex(tmp_path, settings, embedder)})
+    app = create_app({"TESTING": True, "SETTINGS": settings, "LIVE_INDEX": LiveIndex(tmp_path, settings, embedder)})
     r = app.test_client().get("/api/search?q=x")
     assert r.status_code == 503 and "python -m indexer build" in r.get_json()["error"]["message"]
     assert app.test_client().get("/healthz").status_code == 503
