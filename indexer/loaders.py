@@ -247,7 +247,7 @@ def load_html(
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     builder = BlockBuilder()
-    _walk_html(root, builder, title)
+    _walk_html(root, builder, [title])
     doc_id = doc_id or meta.get("id") or _id_from_url(canonical or url or where)
     return _document(str(doc_id), fields, builder, where, defaults)
 
@@ -264,7 +264,9 @@ def _is_furniture(tag: Tag) -> bool:
     return bool(ident.strip()) and bool(_FURNITURE_ATTR.search(ident))
 
 
-def _walk_html(node: Tag, builder: BlockBuilder, title: str) -> None:
+def _walk_html(node: Tag, builder: BlockBuilder, title_h1: list[str]) -> None:
+    """Blocks of `node` in reading order. `title_h1` holds the page title until the first <h1>
+    repeating it has been skipped (it names the page, it is not a section); a second one is kept."""
     pending: list[str] = []
 
     def flush() -> None:
@@ -287,17 +289,32 @@ def _walk_html(node: Tag, builder: BlockBuilder, title: str) -> None:
             flush()
             text = " ".join(child.get_text(" ").split())
             if text and not FURNITURE_LINES.match(text):
-                if not (name == "h1" and text == title and not builder.blocks):
+                if name == "h1" and text in title_h1 and not builder.blocks:
+                    title_h1.clear()
+                else:
                     builder.heading(text, _HEADINGS[name])
         elif name in _TEXT_BLOCKS and not child.find(list(_TEXT_BLOCKS | set(_HEADINGS))):
             flush()
-            text = child.get_text(" ") if name != "pre" else child.get_text()
+            text = child.get_text() if name == "pre" else _block_text(child)
             if not FURNITURE_LINES.match(text.strip()):
-                builder.paragraph(text if name == "pre" else " ".join(text.split()))
+                builder.paragraph(text)
         else:
             flush()
-            _walk_html(child, builder, title)
+            _walk_html(child, builder, title_h1)
     flush()
+
+
+def _block_text(tag: Tag) -> str:
+    """Text of a paragraph-like element: whitespace runs collapsed, each <br> kept as a line break
+    (as a Markdown list or hard break keeps its lines, so both loaders give the same text)."""
+    lines: list[list[str]] = [[]]
+    for node in tag.descendants:
+        if isinstance(node, Tag):
+            if node.name == "br":
+                lines.append([])
+        elif isinstance(node, NavigableString):
+            lines[-1].append(str(node))
+    return "\n".join(" ".join(" ".join(parts).split()) for parts in lines)
 
 
 def _html_meta(soup: BeautifulSoup) -> dict:
