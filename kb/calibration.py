@@ -1,0 +1,319 @@
+"""Calibrating "answered": which score says the corpus answers a question, measured, not guessed.
+
+The signal. For a query q, `top` is the best cosine of q with any passage, and `background` is the
+median cosine of q with the passages (all of them, or a fixed evenly spaced sample of
+`BACKGROUND_SAMPLE` for large indexes). The *answer score* is `top - background`: how far the best
+passage stands out above what the corpus says about the question in general. A raw cosine is
+inflated for questions that share the corpus's vocabulary without being about it ("Which venture
+capital funds invest in Danish fintech?" reaches 0.55 on a biobank page); subtracting the
+background removes most of that. On our question sets the answer score separates answered from
+off-topic questions with a balanced accuracy of about 0.97 (0.95 leave-one-out), the raw top cosine
+only about 0.89 (0.80 leave-one-out): docs/COVERAGE.md has the numbers.
+
+The calibration. At build time (a `post_build` hook, so the numbers travel in the manifest of the
+version they were measured on) we score our own questions (tests/eval/questions.jsonl, which the
+corpus answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does not), and pick:
+
+* `margin` — the answer score that maximises balanced accuracy (Youden's J); at or above it a
+  question counts as answered (a topic as `covered`);
+* `thin_margin` — the 75th percentile of the off-topic scores (capped at `margin`); below it a
+  question scores like the questions we know the corpus does not answer (`gap`); in between the
+  corpus touches the subject but does not clearly answer it (`thin`).
+
+The same is done for the raw top cosine (`dense`, `thin`) for callers that only hold a cosine and
+no query. `kb.threshold.answer_threshold(index, query)` turns the margin into a per-query cosine cut
+(`background + margin`), so "a passage answers the query" means the same thing everywhere: the
+search page's no-match state, facets, talking points, the coverage report and the query log.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # kb.search does not import this module; keep the run-time graph one-way
+    from kb.search import Index
+
+CALIBRATION_VERSION = 1
+BACKGROUND_SAMPLE = 4096
+THIN_OFFTOPIC_PERCENTILE = 75.0
+VERDICTS = ("covered", "thin", "gap")
+MANIFEST_KEY = "answer_threshold"
+
+# Used only when an index carries no calibration (built without question files): the values
+# measured on this corpus with all-MiniLM-L6-v2 (docs/COVERAGE.md), rounded.
+DEFAULT_MARGIN = 0.25
+DEFAULT_THIN_MARGIN = 0.20
+DEFAULT_DENSE = 0.55
+DEFAULT_THIN_DENSE = 0.42
+
+
+class CalibrationError(ValueError):
+    """A question file is missing, empty or malformed; the message says which line."""
+
+
+@dataclass(frozen=True)
+class AnswerSignal:
+    """How well the index answers one query: best cosine, background cosine, and their gap."""
+
+    top_dense: float
+    background: float
+    top_chunk_id: str | None = None
+    top_doc_id: str | None = None
+
+    @property
+    def answer_score(self) -> float:
+        return self.top_dense - self.background
+
+
+@dataclass(frozen=True)
+class AnswerThresholds:
+    """The cuts an index was calibrated with (or the documented defaults)."""
+
+    margin: float
+    thin_margin: float
+    dense: float
+    thin_dense: float
+    calibrated: bool
+
+    def verdict(self, answer_score: float | None = None, top_dense: float | None = None) -> str | None:
+        """covered / thin / gap from the answer score; from the raw cosine only when that is all we have."""
+        if answer_score is not None and math.isfinite(answer_score):
+            hi, lo, value = self.margin, self.thin_margin, answer_score
+        elif top_dense is not None and math.isfinite(top_dense):
+            hi, lo, value = self.dense, self.thin_dense, top_dense
+        else:
+            return None
+        if value >= hi:
+            return "covered"
+        return "thin" if value >= lo else "gap"
+
+
+# ---- the signal ---------------------------------------------------------------------------
+
+_background_cache: "weakref.WeakKeyDictionary[Index, np.ndarray]" = weakref.WeakKeyDictionary()
+_background_lock = threading.Lock()
+
+
+def background_vectors(index: "Index") -> np.ndarray:
+    """The stored vectors the background is measured on: all, or an evenly spaced fixed sample.
+
+    A fixed sample (not a random one) keeps the answer score of a query reproducible for the
+    lifetime of a version; it is read once per opened index.
+    """
+    with _background_lock:
+        cached = _background_cache.get(index)
+    if cached is not None:
+        return cached
+    n = index.chunk_count
+    if n == 0:
+        vectors = np.zeros((0, index.embedder.dim), dtype=np.float32)
+    else:
+        rows = np.unique(np.linspace(0, n - 1, min(n, BACKGROUND_SAMPLE)).round().astype(np.int64)).tolist()
+        found = dict(index.db.connection().execute(
+            f"SELECT row, chunk_id FROM chunks WHERE row IN ({','.join('?' * len(rows))})", rows
+        ).fetchall())
+        vectors = np.ascontiguousarray(index.vectors_of([found[r] for r in rows if r in found]), dtype=np.float32)
+    with _background_lock:
+        _background_cache[index] = vectors
+    return vectors
+
+
+def background_score(index: "Index", query_vector: np.ndarray) -> float:
+    """Median cosine of a (normalised) query vector with the corpus's passages."""
+    vectors = background_vectors(index)
+    if len(vectors) == 0:
+        return 0.0
+    return float(np.median(vectors @ query_vector))
+
+
+def answer_signal(index: "Index", query: str) -> AnswerSignal:
+    """The answer signal of one query over the whole index (unfiltered: does the *corpus* answer it?)."""
+    response = index.search(query, k=1, mode="dense")
+    qvec = index.embedder.encode_query(query)  # cached by the search above
+    background = background_score(index, qvec)
+    if not response.hits:
+        return AnswerSignal(top_dense=background, background=background)
+    hit = response.hits[0]
+    top = float(hit.dense_score if hit.dense_score is not None else hit.score)
+    return AnswerSignal(top_dense=top, background=background, top_chunk_id=hit.chunk.id, top_doc_id=hit.chunk.doc_id)
+
+
+def warm_queries(embedder: object, texts: Iterable[str], workers: int = 32) -> None:
+    """Encode many queries up front, so the searches that follow find them in the query cache.
+
+    Concurrent `encode_query` calls share model calls (kb.embedding's QueryBatcher), so 119
+    questions cost a handful of batched calls instead of 119 single ones — ten times faster on a
+    busy two-core machine. Results are cached, not returned; a smaller cache only costs speed.
+    """
+    unique = list(dict.fromkeys(texts))
+    if len(unique) < 2:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(unique)), thread_name_prefix="kb-warm") as pool:
+        list(pool.map(embedder.encode_query, unique))
+
+
+def thresholds(index: "Index") -> AnswerThresholds:
+    """The calibrated cuts in the index manifest, else the documented defaults."""
+    value = index.manifest.get(MANIFEST_KEY)
+    if isinstance(value, dict) and all(_finite(value.get(k)) for k in ("margin", "thin_margin", "dense", "thin")):
+        return AnswerThresholds(
+            margin=float(value["margin"]), thin_margin=float(value["thin_margin"]),
+            dense=float(value["dense"]), thin_dense=float(value["thin"]), calibrated=True,
+        )
+    return AnswerThresholds(DEFAULT_MARGIN, DEFAULT_THIN_MARGIN, DEFAULT_DENSE, DEFAULT_THIN_DENSE, calibrated=False)
+
+
+# ---- choosing thresholds ------------------------------------------------------------------
+
+def balanced_accuracy(answered: np.ndarray, unanswered: np.ndarray, threshold: float) -> float:
+    """Mean of the two recalls: answered at or above the cut, unanswered below it."""
+    return float(((answered >= threshold).mean() + (unanswered < threshold).mean()) / 2.0)
+
+
+def best_threshold(answered: Sequence[float], unanswered: Sequence[float]) -> float:
+    """The cut that maximises balanced accuracy (Youden's J = sensitivity + specificity - 1).
+
+    Candidates are midpoints between neighbouring observed scores. When several cuts tie, the one
+    in the widest empty gap between observed scores wins (a max-margin rule), so the cut sits as
+    far as the data allow from the edge cases of both sets.
+    """
+    a = np.asarray(answered, dtype=np.float64)
+    u = np.asarray(unanswered, dtype=np.float64)
+    if len(a) == 0 or len(u) == 0:
+        raise CalibrationError("Calibration needs at least one answered and one unanswered question.")
+    values = np.unique(np.concatenate([a, u]))
+    candidates = np.concatenate([[values[0] - 1e-6], (values[1:] + values[:-1]) / 2.0, [values[-1] + 1e-6]])
+    gaps = np.concatenate([[0.0], values[1:] - values[:-1], [0.0]])  # width of the empty gap each cut sits in
+    # Vectorised: recall of each set at every candidate cut.
+    tpr = (a[None, :] >= candidates[:, None]).mean(axis=1)
+    tnr = (u[None, :] < candidates[:, None]).mean(axis=1)
+    ba = (tpr + tnr) / 2.0
+    tied = np.flatnonzero(np.isclose(ba, ba.max(), rtol=0.0, atol=1e-12))
+    return float(candidates[tied[np.argmax(gaps[tied])]])
+
+
+def leave_one_out_accuracy(answered: Sequence[float], unanswered: Sequence[float]) -> float:
+    """Balanced accuracy when each question is judged by a cut fitted without it (an honest estimate)."""
+    a = np.asarray(answered, dtype=np.float64)
+    u = np.asarray(unanswered, dtype=np.float64)
+    hits_a = [a[i] >= best_threshold(np.delete(a, i), u) for i in range(len(a))]
+    hits_u = [u[i] < best_threshold(a, np.delete(u, i)) for i in range(len(u))]
+    return float((np.mean(hits_a) + np.mean(hits_u)) / 2.0)
+
+
+def thin_threshold(unanswered: Sequence[float], answered_cut: float) -> float:
+    return float(min(np.percentile(np.asarray(unanswered, dtype=np.float64), THIN_OFFTOPIC_PERCENTILE), answered_cut))
+
+
+def summary(scores: Sequence[float]) -> dict:
+    """n, min, quartiles, max and mean, rounded for the manifest and the docs."""
+    s = np.asarray(scores, dtype=np.float64)
+    q = np.percentile(s, [0, 25, 50, 75, 100])
+    return {"n": int(len(s)), "min": _r(q[0]), "q1": _r(q[1]), "median": _r(q[2]), "q3": _r(q[3]),
+            "max": _r(q[4]), "mean": _r(s.mean())}
+
+
+# ---- question files and the build hook ----------------------------------------------------
+
+def load_questions(path: Path) -> list[str]:
+    """The `question` field of each JSON line (blank lines ignored)."""
+    questions = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise CalibrationError(f"No question file at {path}.") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise CalibrationError(f"{path}:{n}: not valid JSON ({exc}).") from exc
+        question = item.get("question") if isinstance(item, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            raise CalibrationError(f"{path}:{n}: every line needs a non-empty \"question\".")
+        questions.append(question.strip())
+    if not questions:
+        raise CalibrationError(f"{path} holds no questions.")
+    return questions
+
+
+def questions_sha256(answered_path: Path, unanswered_path: Path) -> str:
+    """One hash over both files (and the method version): a change to either means recalibrate."""
+    digest = hashlib.sha256(f"calibration-v{CALIBRATION_VERSION}".encode())
+    for label, path in (("answered", answered_path), ("unanswered", unanswered_path)):
+        digest.update(f"\x00{label}\x00".encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def calibrate(index: "Index", answered: Sequence[str], unanswered: Sequence[str], *, questions_hash: str = "") -> dict:
+    """Score both question sets on `index` and return the manifest fields (`{"answer_threshold": ...}`)."""
+    warm_queries(index.embedder, [*answered, *unanswered])
+    sig_a = [answer_signal(index, q) for q in answered]
+    sig_u = [answer_signal(index, q) for q in unanswered]
+    m_a = [s.answer_score for s in sig_a]
+    m_u = [s.answer_score for s in sig_u]
+    d_a = [s.top_dense for s in sig_a]
+    d_u = [s.top_dense for s in sig_u]
+    margin = _r(best_threshold(m_a, m_u))
+    dense = _r(best_threshold(d_a, d_u))
+    return {
+        MANIFEST_KEY: {
+            "signal": "margin",
+            "margin": margin,
+            "thin_margin": _r(thin_threshold(m_u, margin)),
+            "dense": dense,
+            "thin": _r(thin_threshold(d_u, dense)),
+            "method": (
+                "answer score = top passage cosine - median passage cosine; cut = max balanced accuracy "
+                f"(Youden's J) of our questions vs off-topic questions; thin = off-topic P{THIN_OFFTOPIC_PERCENTILE:g}"
+            ),
+            "background": {"statistic": "median", "sample": int(len(background_vectors(index)))},
+            "answered": summary(m_a),
+            "unanswered": summary(m_u),
+            "dense_scores": {"answered": summary(d_a), "unanswered": summary(d_u)},
+            "balanced_accuracy": {
+                "margin": _r(balanced_accuracy(np.array(m_a), np.array(m_u), margin)),
+                "margin_leave_one_out": _r(leave_one_out_accuracy(m_a, m_u)),
+                "dense": _r(balanced_accuracy(np.array(d_a), np.array(d_u), dense)),
+                "dense_leave_one_out": _r(leave_one_out_accuracy(d_a, d_u)),
+            },
+            "questions_sha256": questions_hash,
+            "version": CALIBRATION_VERSION,
+        }
+    }
+
+
+def calibration_for_build(answered_path: Path, unanswered_path: Path) -> tuple[str, Callable[["Index"], dict]]:
+    """(fingerprint, post_build hook) for `kb.build_index`: recalibrates when either file changes.
+
+    Pass the fingerprint as `extra_fingerprint` so an otherwise unchanged corpus is rebuilt (with
+    every vector reused) when only the questions changed.
+    """
+    answered = load_questions(answered_path)
+    unanswered = load_questions(unanswered_path)
+    digest = questions_sha256(answered_path, unanswered_path)
+
+    def post_build(index: "Index") -> dict:
+        return calibrate(index, answered, unanswered, questions_hash=digest)
+
+    return digest, post_build
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
