@@ -1,0 +1,279 @@
+"""Talking points on the real model and corpus: verbatim, cited, distinct, spread over sources."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from kb.sentence_vectors import SentenceVectorCache
+from kb.sentences import sentence_spans
+from kb.talking_points import (
+    DUPLICATE_COSINE,
+    brief,
+    is_self_contained,
+    refers_to_title,
+    talking_points,
+    to_markdown,
+)
+
+TOPIC = "registry data for research"
+OFF_TOPIC = "How do I get a residence permit for my spouse?"
+
+
+class CountingEmbedder:
+    """The real embedder, counting the batched `encode` calls made on it directly."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.encode_calls: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def encode(self, texts, batch_size=None, show_progress=False):
+        self.encode_calls.append(len(texts))
+        return self._inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+
+@pytest.fixture(scope="module")
+def research_points(corpus_index):
+    return talking_points(corpus_index, TOPIC, 5)
+
+
+def test_registry_data_for_research_gives_five_points_from_three_or_more_documents(research_points):
+    assert len(research_points) == 5
+    assert len({p.citation.doc_id for p in research_points}) >= 3
+
+
+def test_every_point_is_exactly_its_cited_span(research_points, corpus_index):
+    for p in research_points:
+        doc = corpus_index.document(p.citation.doc_id)
+        assert p.text == doc.text[p.citation.start:p.citation.end]
+        assert p.citation.title == doc.title and p.citation.url == doc.url
+        # starts and ends on sentence boundaries of the document
+        spans = sentence_spans(doc.text)
+        assert p.citation.start in {s for s, _ in spans} and p.citation.end in {e for _, e in spans}
+
+
+def test_no_two_points_are_near_duplicates(research_points, embedder):
+    vectors = embedder.encode([p.text for p in research_points])
+    for i, j in itertools.combinations(range(len(research_points)), 2):
+        assert float(vectors[i] @ vectors[j]) < DUPLICATE_COSINE, (research_points[i].text, research_points[j].text)
+
+
+def test_points_are_relevant_and_self_contained(research_points, embedder):
+    q = embedder.encode_query(TOPIC)
+    vectors = embedder.encode([p.text for p in research_points])
+    for p, v in zip(research_points, vectors):
+        assert abs(float(v @ q) - p.score) < 1e-4  # the score is the point's cosine with the topic
+        assert is_self_contained(p.text)
+    # the best point is at least as close to the topic as a typical corpus passage is to it
+    assert max(p.score for p in research_points) > 0.45
+
+
+def test_sentences_are_encoded_in_one_batched_call_then_cached(corpus_index_dir, embedder, settings):
+    import kb
+
+    counting = CountingEmbedder(embedder)
+    index = kb.Index.open(corpus_index_dir, counting, settings)
+    cache = SentenceVectorCache()
+    points = talking_points(index, "telehealth for COPD patients", 5, cache=cache)
+    assert len(points) == 5
+    assert len(counting.encode_calls) == 1 and counting.encode_calls[0] == len(cache) > 20
+    talking_points(index, "telehealth for COPD patients", 5, cache=cache)
+    assert len(counting.encode_calls) == 1  # every sentence came from the cache
+
+
+def test_n_controls_the_count_and_is_bounded(corpus_index):
+    assert len(talking_points(corpus_index, "telehealth for COPD patients", 1)) == 1
+    many = talking_points(corpus_index, "Danish national health registers", 12)
+    assert 5 < len(many) <= 12
+    for bad in (0, 21):
+        with pytest.raises(ValueError):
+            talking_points(corpus_index, TOPIC, bad)
+
+
+def test_filters_restrict_the_sources(corpus_index):
+    from kb.search import Filters
+
+    points = talking_points(corpus_index, TOPIC, 5, filters=Filters(source_types=("registry",)))
+    assert points and {corpus_index.documents[p.citation.doc_id].source_type for p in points} == {"registry"}
+
+
+def test_off_topic_brief_has_no_points_but_related_topics(corpus_index):
+    b = brief(corpus_index, OFF_TOPIC)
+    assert not b.answered and b.points == [] and b.answer.score < b.answer.cut
+    assert len(b.related) >= 2 and all(r.title in {d.title for d in corpus_index.documents.values()} for r in b.related)
+    on = brief(corpus_index, TOPIC)
+    assert on.answered and on.answer.score >= on.answer.cut and not on.related
+
+
+# ---- self-containment ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sentence, expected",
+    [
+        ("It was founded in 1942.", False),
+        ("This makes the data linkable.", False),
+        ("They apply through the entry point.", False),
+        ("However, foreign institutions cannot apply.", False),
+        ("These registers cover everyone.", False),
+        ("In addition, the agency runs Digital Post.", False),
+        ('"It" is a pronoun, said nobody.', False),
+        ("The Danish Cancer Registry was founded in 1942.", True),
+        ("Researchers apply through the Research Services.", True),
+        ("Itself a registry, LPR holds admissions.", True),
+        ("There are 82 clinical quality databases.", True),
+    ],
+)
+def test_dependent_openers(sentence, expected):
+    assert is_self_contained(sentence) is expected
+
+
+def test_definite_back_references_to_the_title():
+    assert refers_to_title("The registry has been described as the first.", "Danish Cancer Registry (Cancerregisteret)")
+    assert refers_to_title("The agency's privacy page says so.", "Agency for Digital Government")
+    assert refers_to_title("Since 1997 the registry has supplied data.", "National Patient Registry")
+    assert not refers_to_title("Researchers who want to apply use the registry.", "National Patient Registry")
+    assert not refers_to_title("The Danish Cancer Registry was founded in 1942.", "Danish Cancer Registry")
+    assert not refers_to_title("The registry has been described as the first.", "MedCom")
+
+
+def test_unit_start_follows_chains_and_stops_at_paragraphs():
+    from kb.talking_points import _unit_start
+
+    text = ("The Zebra Registry was set up in 1950 to count zebras. It was the first of its kind. "
+            "This made the park famous.\n\nThey also count giraffes on some days.\n\n"
+            "The registry is old. Rangers keep every record in a fireproof safe. The registry is open to all.")
+    spans = sentence_spans(text)
+    title = "Zebra Registry"
+    starts = [_unit_start(text, spans, j, title) for j in range(len(spans))]
+    assert starts[:3] == [0, 0, 0]  # "This made ..." leans on "It was ...", which leans on the first
+    assert starts[3] is None  # a pronoun opening its paragraph
+    para = text.index("The registry is old.")
+    assert starts[4] == para  # a back-reference opening its paragraph stands alone
+    assert starts[5] == spans[5][0]
+    assert starts[6] == spans[5][0]  # "The registry ..." takes in the sentence before it
+
+
+def test_a_leaning_sentence_is_joined_to_the_one_before(tmp_path, settings):
+    """Span logic on a tiny index; the fake embedder is enough because relevance is not tested."""
+    import kb
+    from kb.documents import BlockBuilder, Document
+    from tests.fake_embedder import FakeEmbedder
+
+    b = BlockBuilder()
+    b.heading("Zebra registry", 2)
+    b.paragraph("The Zebra Registry was set up in 1950 to count every zebra in the park. "
+                "It was the first registry of its kind anywhere in the world, rangers say.")
+    b.paragraph("They also count giraffes on some days of the week, when the weather allows it.")
+    doc = Document(id="zebra", title="Zebra Registry", url="https://example.org/zebra", source_type="registry",
+                   text=b.text, blocks=tuple(b.blocks), organisation="Park", as_of="2026-01-01")
+    fake = FakeEmbedder()
+    kb.build_index([doc], tmp_path / "idx", fake, settings)
+    index = kb.Index.open(tmp_path / "idx", fake, settings)
+    points = talking_points(index, "zebra registry first in the world", 5, cache=SentenceVectorCache())
+    texts = [p.text for p in points]
+    assert any(t.startswith("The Zebra Registry was set up") and t.endswith("rangers say.") for t in texts)
+    assert not any(t.startswith(("It ", "They ")) for t in texts)  # never quoted without its antecedent
+    for p in points:
+        assert p.text == doc.text[p.citation.start:p.citation.end]
+    joined = next(p for p in points if "rangers say" in p.text)
+    assert joined.extended
+
+
+# ---- Markdown ---------------------------------------------------------------------------------
+
+
+def test_markdown_has_numbered_bullets_and_sources(research_points):
+    md = to_markdown(TOPIC, research_points)
+    lines = md.splitlines()
+    assert lines[0] == f"**Talking points: {TOPIC}**"
+    bullets = [line for line in lines if line.startswith("- ") and not line.startswith("- [")]
+    sources = [line for line in lines if line.startswith("- [")]
+    assert len(bullets) == len(sources) == 5
+    for i, (bullet, source, p) in enumerate(zip(bullets, sources, research_points), start=1):
+        assert bullet == f"- {p.text} [{i}]"
+        assert source.startswith(f"- [{i}] {p.citation.title}") and "#:~:text=" in source
+    assert "Sources:" in lines
+
+
+# ---- API ---------------------------------------------------------------------------------------
+
+
+def test_api_contract(client, corpus_index):
+    r = client.get("/api/talking-points", query_string={"topic": TOPIC})
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    body = r.get_json()
+    assert body["topic"] == TOPIC and body["answered"] is True and len(body["points"]) == 5
+    assert len({p["citation"]["doc_id"] for p in body["points"]}) >= 3
+    for p in body["points"]:
+        assert set(p) >= {"text", "score", "citation"}
+        c = p["citation"]
+        assert set(c) >= {"title", "url", "section", "source_type", "doc_id", "start", "end"}
+        doc = corpus_index.document(c["doc_id"])
+        assert doc.text[c["start"]:c["end"]] == p["text"]
+        assert c["source_link"].startswith(doc.url) and "#:~:text=" in c["source_link"]
+        assert c["document_view"] == f"/doc/{c['doc_id']}?start={c['start']}&end={c['end']}#cited"
+
+
+def test_api_n_bounds(client):
+    assert len(client.get("/api/talking-points", query_string={"topic": TOPIC, "n": 1}).get_json()["points"]) == 1
+    assert client.get("/api/talking-points", query_string={"topic": TOPIC, "n": 20}).status_code == 200
+
+
+def test_api_off_topic_is_answered_false_with_related(client):
+    body = client.get("/api/talking-points", query_string={"topic": OFF_TOPIC}).get_json()
+    assert body["answered"] is False and body["points"] == [] and body["related"]
+    assert body["best_score"] < body["answer_cut"]
+
+
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        ({}, "missing_topic"),
+        ({"topic": ""}, "missing_topic"),
+        ({"topic": "   "}, "missing_topic"),
+        ({"topic": "x" * 1001}, "topic_too_long"),
+        ({"topic": "a\x00b"}, "invalid_topic"),
+        ({"topic": ["a", "b"]}, "repeated_topic"),
+        ({"topic": "ok", "n": "0"}, "invalid_n"),
+        ({"topic": "ok", "n": "21"}, "invalid_n"),
+        ({"topic": "ok", "n": "-1"}, "invalid_n"),
+        ({"topic": "ok", "n": "five"}, "invalid_n"),
+        ({"topic": "ok", "n": "2.5"}, "invalid_n"),
+        ({"topic": "ok", "n": ["3", "4"]}, "repeated_n"),
+        ({"topic": "ok", "source_type": "blog"}, "invalid_source_type"),
+    ],
+)
+def test_api_bad_input_is_400(client, query, code):
+    r = client.get("/api/talking-points", query_string=query)
+    assert r.status_code == 400
+    err = r.get_json()["error"]
+    assert err["code"] == code and err["message"]
+
+
+# ---- page -------------------------------------------------------------------------------------
+
+
+def test_page_lists_points_with_footnotes_and_markdown(client, research_points):
+    html = client.get("/talking-points", query_string={"topic": TOPIC}).get_data(as_text=True)
+    assert '<ol class="points" id="points">' in html
+    for i in range(1, 6):
+        assert f'href="#source-{i}"' in html and f'id="source-{i}"' in html
+    assert '<textarea id="markdown"' in html and 'id="copy-md"' in html
+    assert "/doc/" in html and "#cited" in html and "as of" in html
+    assert "<script>" not in html.split("</head>")[1]  # no inline scripts in the body
+
+
+def test_page_without_topic_is_a_form_and_bad_n_is_a_readable_400(client):
+    html = client.get("/talking-points").get_data(as_text=True)
+    assert '<input id="topic" name="topic"' in html and '<ol class="points"' not in html
+    r = client.get("/talking-points", query_string={"topic": TOPIC, "n": "99"})
+    assert r.status_code == 400 and "must be a whole number" in r.get_data(as_text=True)
+
+
+def test_page_off_topic_says_no_good_match(client):
+    html = client.get("/talking-points", query_string={"topic": OFF_TOPIC}).get_data(as_text=True)
+    assert "No good match" in html and 'class="related"' in html and '<ol class="points"' not in html
