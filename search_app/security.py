@@ -1,0 +1,134 @@
+"""The web surface's defences, registered from the factory with one call: `security.register(app)`.
+
+What it does, and why each part lives here rather than in a view:
+
+- Security headers on every response — pages, API, error pages and static files alike — because a
+  header that only some responses carry protects nothing: a strict Content-Security-Policy (no
+  inline script or style anywhere in the templates, so no 'unsafe-inline'), nosniff, a referrer
+  policy that never sends a search address (a health question) to another site, and frame denial.
+- Request hygiene before any view runs: a body over MAX_CONTENT_LENGTH (KB_MAX_REQUEST_BYTES) is
+  refused with 413 even on routes that never read a body; an address longer than MAX_URL_BYTES
+  gets 414; a query string that is not UTF-8 gets 400 instead of failing deep inside Werkzeug.
+  All three use the usual error shape (JSON under /api/, a readable page elsewhere).
+- A per-client rate limit (Flask-Limiter, in-memory, keyed by the remote address) when
+  KB_RATE_LIMIT is set: one budget per client shared by every route except /healthz (probes) and
+  static files. The key lives only in the limiter's memory; the query log never sees it.
+- Debug mode off in any app the factory builds, so `make serve` (gunicorn) can never expose the
+  debugger or tracebacks, whatever FLASK_DEBUG says. Only the Flask CLI's own `--debug` switch
+  (`flask run`, development) turns it back on, after the factory has returned.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import limits
+from flask import Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
+
+from kb.config import Settings
+from search_app.errors import error_response
+from search_app.params import BadParameter
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+))
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+# Path plus query string, in bytes as sent (percent-encoded). A 1000-character query of Danish
+# text is about 6000 bytes encoded; gunicorn refuses request lines above 8190 bytes, so the app's
+# own limit sits just below and answers with the usual error shape instead.
+MAX_URL_BYTES = 8_000
+# Endpoints outside the rate limit: health probes must never be throttled, static files are cheap.
+RATE_LIMIT_EXEMPT_ENDPOINTS = frozenset({"api.healthz", "static"})
+
+
+def register(app: Flask) -> None:
+    """Install headers, request checks, the rate limit (if configured) and switch debug off."""
+    settings: Settings = app.config["SETTINGS"]
+    _switch_debug_off(app)
+    app.before_request(check_request)
+    app.after_request(add_security_headers)
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    limiter = rate_limiter(app, settings.rate_limit)
+    if limiter is not None:
+        app.extensions["kb_rate_limiter"] = limiter
+
+
+def _switch_debug_off(app: Flask) -> None:
+    if app.debug or os.environ.get("FLASK_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
+        log.warning("FLASK_DEBUG is set but ignored: the app never runs in debug mode outside `flask run --debug`.")
+    app.debug = False
+
+
+def check_request() -> None:
+    """Refuse oversized bodies and addresses, and query strings that are not UTF-8, before any view."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"Request bodies are limited to {limit} bytes (got {request.content_length}).")
+    url_bytes = len(request.environ.get("PATH_INFO", "")) + len(request.query_string)
+    if url_bytes > MAX_URL_BYTES:
+        raise RequestURITooLarge(
+            f"The address is {url_bytes} bytes long; the limit is {MAX_URL_BYTES} "
+            f"(a query may have up to 1000 characters)."
+        )
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadParameter("invalid_encoding", "The query string is not valid UTF-8; percent-encode it as UTF-8.") from None
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def too_many_requests(exc: RateLimitExceeded):
+    return error_response(429, "too_many_requests",
+                          f"Too many requests from your address (limit: {exc.description}); try again shortly.")
+
+
+def _exempt_from_rate_limit() -> bool:
+    return request.endpoint in RATE_LIMIT_EXEMPT_ENDPOINTS
+
+
+def rate_limiter(app: Flask, rate: str) -> Limiter | None:
+    """A Flask-Limiter for `rate` (e.g. "60/minute", or "10/second;300/hour"); None when empty.
+
+    In-memory storage: each process counts on its own, so with W gunicorn workers a client may get
+    up to W times the rate. Behind a reverse proxy every client shares the proxy's address unless
+    the proxy's X-Forwarded-For is trusted (werkzeug ProxyFix), which this app does not do.
+    """
+    rate = (rate or "").strip()
+    if not rate:
+        return None
+    try:
+        limits.parse_many(rate)
+    except ValueError as exc:
+        raise ValueError(f"KB_RATE_LIMIT={rate!r} is not a rate such as '60/minute' or '10/second;300/hour' ({exc}).") from exc
+    return Limiter(
+        get_remote_address,
+        app=app,
+        application_limits=[rate],
+        application_limits_exempt_when=_exempt_from_rate_limit,
+        storage_uri="memory://",
+        strategy="moving-window",
+        headers_enabled=True,
+        key_prefix="kb",
+    )
