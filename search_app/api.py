@@ -1,10 +1,12 @@
-"""JSON API blueprint: /api/search, /api/documents/<doc_id>, /healthz."""
+"""JSON API blueprint: /api/search, /api/talking-points, /api/documents/<doc_id>, /healthz."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from search_app.params import search_params
-from search_app.views import current_index, live_index, search_dict
+from kb.talking_points import brief
+from search_app.params import search_params, talking_points_params
+from search_app.querylog_hook import log_search
+from search_app.views import briefing_dict, current_index, live_index, search_dict
 
 bp = Blueprint("api", __name__)
 
@@ -14,7 +16,17 @@ def search():
     index = current_index()  # one version for the whole request
     p = search_params(request.args, index.source_types(), index.organisations(), index.settings.default_mode)
     response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
+    log_search("search", index, p.q, response)
     return jsonify(search_dict(response))
+
+
+@bp.get("/api/talking-points")
+def talking_points():
+    index = current_index()
+    p = talking_points_params(request.args, index.source_types(), index.organisations())
+    briefing = brief(index, p.topic, p.n, filters=p.filters)
+    log_search("talking_points", index, p.topic, briefing.points, filters=p.filters)
+    return jsonify(briefing_dict(briefing, index))
 
 
 @bp.get("/api/documents/<doc_id>")

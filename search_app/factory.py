@@ -30,11 +30,19 @@ def create_app(config: dict | None = None) -> Flask:
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)
     app.extensions["kb_index"] = live
 
-    from search_app import api, errors, pages
+    from kb.querylog import QueryLog
+    from search_app import admin, api, errors, pages, security
+    from search_app.querylog_hook import EXTENSION as QUERY_LOG
+
+    # The query log: rows are written by a background thread, never on the request path.
+    app.extensions[QUERY_LOG] = app.config.get("QUERY_LOG") or QueryLog.from_settings(settings)
+    app.extensions[QUERY_LOG].start()  # purges rows past retention at start-up; no-op when disabled
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(admin.bp)
     errors.register(app)
+    security.register(app)  # headers, request limits, rate limit, debug off
 
     if app.config["WARM_UP"]:
         try:

@@ -1,12 +1,52 @@
-"""HTML pages blueprint: the search page and the document view."""
+"""HTML pages blueprint: the search page, the talking-points page and the document view."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from dataclasses import dataclass
 
-from search_app.params import BadParameter, search_params
+from flask import Blueprint, abort, render_template, request, url_for
+
+from kb.documents import Hit
+from kb.facets import FacetValue, facet_counts
+from kb.highlight import Highlight, best_sentences
+from kb.talking_points import brief
+from kb.textfragment import source_link
+from kb.threshold import answerability, related_topics
+from search_app.params import BadParameter, SearchParams, search_params, talking_points_params
+from search_app.querylog_hook import log_search
 from search_app.views import current_index
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_global()
+def cited_source(url: str, quote: str) -> str:
+    """The source URL with a text fragment, so the browser opens the original at the quote."""
+    return source_link(url, quote)
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """One search result as the page shows it: the passage split around its best sentence."""
+
+    hit: Hit
+    highlight: Highlight | None
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        text = self.hit.chunk.text
+        return self.highlight.parts(text) if self.highlight else (text, "", "")
+
+    @property
+    def quote(self) -> str:
+        return self.parts[1] or self.hit.chunk.text
+
+
+@dataclass(frozen=True)
+class FacetLink:
+    value: str
+    count: int
+    active: bool
+    url: str
 
 
 @bp.get("/")
@@ -21,9 +61,39 @@ def search_page():
         except BadParameter as exc:
             context["error"] = exc.message
             return render_template("search.html", **context), 400
-        context["response"] = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
-        context["params"] = p
+        response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
+        log_search("search", index, p.q, response)
+        answer = answerability(index, p.q, p.filters)
+        facets = facet_counts(index, p.q)
+        highlights = best_sentences(index.embedder, p.q, [h.chunk for h in response.hits])
+        context.update(
+            response=response, params=p, answered=answer.answered, answer=answer,
+            results=[ResultView(h, hl) for h, hl in zip(response.hits, highlights)],
+            related=[] if answer.answered else related_topics(index, p.q),
+            facet_groups=[
+                ("Source type", "source_type", _facet_links(p, "source_type", facets.source_type)),
+                ("Organisation", "organisation", _facet_links(p, "organisation", facets.organisation)),
+            ],
+            clear_url=_search_url(p, (), ()) if p.filters else None,
+        )
     return render_template("search.html", **context)
+
+
+@bp.get("/talking-points")
+def talking_points_page():
+    index = current_index()
+    topic = request.args.get("topic", "").strip()
+    context = {"topic": topic, "n": request.args.get("n", ""), "briefing": None, "error": None}
+    if topic:
+        try:
+            p = talking_points_params(request.args, index.source_types(), index.organisations())
+        except BadParameter as exc:
+            context["error"] = exc.message
+            return render_template("talking_points.html", **context), 400
+        briefing = brief(index, p.topic, p.n, filters=p.filters)
+        log_search("talking_points", index, p.topic, briefing.points, filters=p.filters)
+        context.update(briefing=briefing, n=p.n)
+    return render_template("talking_points.html", **context)
 
 
 @bp.get("/doc/<doc_id>")
@@ -46,3 +116,30 @@ def _span(args, length: int) -> tuple[int, int]:
     if 0 <= start < end <= length:
         return start, end
     return 0, 0
+
+
+def _facet_links(p: SearchParams, field: str, values: list[FacetValue]) -> list[FacetLink]:
+    """Each value toggles itself in its field's filter (values within a field are OR-ed)."""
+    selected = p.filters.source_types if field == "source_type" else p.filters.organisations
+    shown = {v.value for v in values}
+    values = list(values) + [FacetValue(v, 0) for v in selected if v not in shown]  # keep active ones removable
+    links = []
+    for v in values:
+        active = v.value in selected
+        chosen = tuple(x for x in selected if x != v.value) if active else selected + (v.value,)
+        types, orgs = (chosen, p.filters.organisations) if field == "source_type" else (p.filters.source_types, chosen)
+        links.append(FacetLink(v.value, v.count, active, _search_url(p, types, orgs)))
+    return links
+
+
+def _search_url(p: SearchParams, source_types: tuple[str, ...], organisations: tuple[str, ...]) -> str:
+    args: dict = {"q": p.q}
+    if request.args.get("mode"):
+        args["mode"] = p.mode
+    if request.args.get("k"):
+        args["k"] = p.k
+    if source_types:
+        args["source_type"] = list(source_types)
+    if organisations:
+        args["organisation"] = list(organisations)
+    return url_for("pages.search_page", **args)

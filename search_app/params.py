@@ -5,6 +5,7 @@ HTTP 400 with `{"error": {"code", "message"}}`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
@@ -13,6 +14,10 @@ from kb.search import MODES, Filters
 
 MAX_QUERY_CHARS = 1000
 K_DEFAULT, K_MAX = 10, 50
+N_DEFAULT, N_MAX = 5, 20  # talking points
+# An optional sign and ASCII digits only (`\d` would admit other scripts' digits). Nine digits is
+# far beyond every bound here and keeps int() away from inputs like "+-5" or 5000-digit numbers.
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,9}")
 
 
 class BadParameter(ValueError):
@@ -51,7 +56,7 @@ def int_param(args: MultiDict, name: str, default: int, low: int, high: int) -> 
     if not values or values[0].strip() == "":
         return default
     raw = values[0].strip()
-    if not (raw.isascii() and raw.lstrip("+-").isdigit()):
+    if not WHOLE_NUMBER.fullmatch(raw):
         raise BadParameter(f"invalid_{name}", f"'{name}' must be a whole number from {low} to {high}.")
     value = int(raw)
     if not low <= value <= high:
@@ -84,6 +89,26 @@ def search_params(args: MultiDict, source_types: list[str], organisations: list[
         q=text_param(args, "q"),
         k=int_param(args, "k", K_DEFAULT, 1, K_MAX),
         mode=choice_param(args, "mode", MODES, default_mode),
+        filters=Filters(
+            source_types=filter_values(args, "source_type", source_types),
+            organisations=filter_values(args, "organisation", organisations),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class TalkingPointsParams:
+    topic: str
+    n: int
+    filters: Filters
+
+
+def talking_points_params(args: MultiDict, source_types: list[str], organisations: list[str]) -> TalkingPointsParams:
+    """`topic` follows the rules of `q` (required, not blank, no NUL, at most 1000 characters);
+    `n` is a whole number from 1 to 20 (default 5); filters as for search."""
+    return TalkingPointsParams(
+        topic=text_param(args, "topic"),
+        n=int_param(args, "n", N_DEFAULT, 1, N_MAX),
         filters=Filters(
             source_types=filter_values(args, "source_type", source_types),
             organisations=filter_values(args, "organisation", organisations),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import current_app
+from flask import current_app, url_for
 
 from kb.documents import Hit
 from kb.live import LiveIndex
@@ -45,4 +45,33 @@ def search_dict(response: SearchResponse) -> dict:
         "took_ms": response.took_ms,
         "index_version": response.index_version,
         "results": [hit_dict(h) for h in response.hits],
+    }
+
+
+def talking_point_dict(point) -> dict:
+    """A `kb.talking_points.TalkingPoint` as the API returns it; `text` == document text[start:end]."""
+    c = point.citation
+    return {
+        "text": point.text,
+        "score": round(point.score, 6),
+        "citation": {
+            "title": c.title, "url": c.url, "section": c.section, "source_type": c.source_type,
+            "organisation": c.organisation, "as_of": c.as_of, "doc_id": c.doc_id, "start": c.start, "end": c.end,
+            "source_link": point.source_url,
+            "document_view": url_for("pages.document_page", doc_id=c.doc_id, start=c.start, end=c.end, _anchor="cited"),
+        },
+    }
+
+
+def briefing_dict(briefing, index: Index) -> dict:
+    """The /api/talking-points body: points, or `answered: false` with related topics to try."""
+    return {
+        "topic": briefing.topic,
+        "answered": briefing.answered,
+        "best_score": None if briefing.answer.score is None else round(briefing.answer.score, 6),
+        "answer_cut": round(briefing.answer.cut, 6),
+        "points": [talking_point_dict(p) for p in briefing.points],
+        "related": [{"title": r.title, "doc_id": r.doc_id} for r in briefing.related],
+        "took_ms": briefing.took_ms,
+        "index_version": index.version,
     }

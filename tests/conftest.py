@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
+EVAL = ROOT / "tests" / "eval"
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +42,13 @@ def corpus_docs():
 
 @pytest.fixture(scope="session")
 def corpus_index_dir(settings, embedder, corpus_docs) -> Path:
-    """The real corpus, indexed once; tests must treat it as read-only."""
+    """The real corpus, indexed once and calibrated like `make index` does; tests must treat it as read-only."""
     import kb
+    from kb.calibration import calibration_for_build
 
-    kb.build_index(corpus_docs, settings.index_dir, embedder, settings)
+    fingerprint, calibrate = calibration_for_build(EVAL / "questions.jsonl", EVAL / "offtopic.jsonl")
+    kb.build_index(corpus_docs, settings.index_dir, embedder, settings, post_build=calibrate,
+                   extra_fingerprint=fingerprint)
     return settings.index_dir
 
 
