@@ -46,9 +46,7 @@ import hashlib
 import http.client
 import ipaddress
 import json
-import os
 import socket
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -65,6 +63,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from kb.fsutil import atomic_write_bytes
 
 __all__ = [
     "CrawlSettings",
@@ -306,7 +306,12 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _is_timeout(exc: BaseException) -> bool:
+def _in_chain(exc: BaseException, wanted: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of a type in `wanted` anywhere in exc's cause/context/args chain.
+
+    requests and urllib3 wrap the error that matters (a timeout, our own private-address refusal)
+    several layers deep, in causes, contexts and constructor arguments.
+    """
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -314,23 +319,7 @@ def _is_timeout(exc: BaseException) -> bool:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout)):
-            return True
-        for nxt in (e.__cause__, e.__context__, *[a for a in e.args if isinstance(a, BaseException)]):
-            if nxt is not None:
-                stack.append(nxt)
-    return False
-
-
-def _find_private_error(exc: BaseException) -> PrivateAddressError | None:
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, PrivateAddressError):
+        if isinstance(e, wanted):
             return e
         for nxt in (e.__cause__, e.__context__, *[a for a in e.args if isinstance(a, BaseException)]):
             if nxt is not None:
@@ -338,35 +327,11 @@ def _find_private_error(exc: BaseException) -> PrivateAddressError | None:
     return None
 
 
+_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout)
+
+
 def _utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, replace)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; POSIX only)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def page_key(final_url: str) -> str:
@@ -641,10 +606,10 @@ class _Crawler:
         self.last_request[urlsplit(url).netloc] = time.monotonic()
 
     def _classify(self, exc: BaseException) -> _Skip | _BudgetExhausted:
-        private = _find_private_error(exc)
+        private = _in_chain(exc, (PrivateAddressError,))
         if private is not None:
             return _Skip("private-address", str(private))
-        if _is_timeout(exc):
+        if _in_chain(exc, _TIMEOUTS) is not None:
             if self._remaining() <= 0.01:
                 return _BudgetExhausted()
             return _Skip("timeout", _short(str(exc)))
@@ -736,8 +701,8 @@ class _Crawler:
             "sha256": digest,
             "depth": depth,
         }
-        _atomic_write(html_path, page.body)
-        _atomic_write(
+        atomic_write_bytes(html_path, page.body)
+        atomic_write_bytes(
             self.out_dir / f"{key}.json",
             (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
         )

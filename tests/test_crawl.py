@@ -466,20 +466,3 @@ def test_is_blocked_ip(ip, blocked):
     assert is_blocked_ip(ip) is blocked
 
 
-def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "x.html"
-    target.write_bytes(b"old")
-
-    def boom(src, dst):
-        raise OSError("disk on fire")
-
-    monkeypatch.setattr(crawl_mod.os, "replace", boom)
-    with pytest.raises(OSError):
-        crawl_mod._atomic_write(target, b"new")
-    monkeypatch.undo()
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.html"]
-    crawl_mod._atomic_write(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.html"]
-    assert os.stat(target).st_size == 3
