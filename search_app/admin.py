@@ -147,11 +147,16 @@ def cached_coverage(index, path: Path) -> CoverageReport:
     """The report for this index version and this state of the topics file (scoring costs ~1 s)."""
     stat = path.stat()
     key = (index.version, str(path), stat.st_mtime_ns, stat.st_size)
-    cache = current_app.extensions.setdefault("kb_admin_coverage", {})
+    return _cached("kb_admin_coverage", key, lambda: coverage_report(index, load_topics(path)))
+
+
+def _cached(name: str, key: tuple, compute):
+    """One remembered report per page, recomputed when its key (index, inputs) changes."""
+    cache = current_app.extensions.setdefault(name, {})
     with _cache_lock:
         if cache.get("key") == key:
             return cache["report"]
-    report = coverage_report(index, load_topics(path))
+    report = compute()
     with _cache_lock:
         cache.update(key=key, report=report)
     return report
@@ -190,14 +195,8 @@ def cached_questions(index, days: int, cuts: AnswerThresholds) -> QuestionReport
     records = qlog.read(since=since) if qlog is not None else []
     last = records[-1].at if records else ""
     key = (index.version, days, len(records), last, since.date().isoformat())
-    cache = current_app.extensions.setdefault("kb_admin_questions", {})
-    with _cache_lock:
-        if cache.get("key") == key:
-            return cache["report"]
-    report = question_report(index, records, cuts, since=since.isoformat(timespec="seconds"))
-    with _cache_lock:
-        cache.update(key=key, report=report)
-    return report
+    return _cached("kb_admin_questions", key,
+                   lambda: question_report(index, records, cuts, since=since.isoformat(timespec="seconds")))
 
 
 @bp.get("/questions")
