@@ -33,10 +33,10 @@ index: install
 	$(PY) -m indexer build --corpus $(CORPUS) --index $(INDEX)
 
 run: index
-	$(PY) -m flask --app search_app:create_app run --host $(HOST) --port $(PORT)
+	$(PY) -m flask --app 'search_app:create_app({"WARM_UP": "background"})' run --host $(HOST) --port $(PORT)
 
 serve: index
-	$(VENV)/bin/gunicorn --config search_app/gunicorn_conf.py "search_app:create_app()"
+	$(VENV)/bin/gunicorn --config search_app/gunicorn_conf.py search_app.wsgi:app
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -76,3 +76,27 @@ def encode_sentences(
 ) -> np.ndarray:
     """Vectors for sentences through `cache` (the process-wide one unless given)."""
     return (cache if cache is not None else shared_cache).encode(embedder, texts)
+
+
+def warm_sentences(index, cache: SentenceVectorCache | None = None, slice_size: int = SENTENCE_BATCH) -> int:
+    """Encode every sentence of every chunk of `index` into the cache, so no search pays for it.
+
+    Highlighting and talking points score sentences; on a cold cache the first queries would
+    encode dozens of sentences each (seconds on two cores). Serving processes call this once per
+    index version at start-up (`LiveIndex.warm_up`); sentences already cached cost nothing, so a
+    new version only encodes what changed. Skipped when the index has more sentences than the
+    cache holds (warming would only evict itself). Returns the number of sentences encoded.
+    """
+    from kb.sentences import sentence_spans
+
+    cache = cache if cache is not None else shared_cache
+    rows = index.db.connection().execute("SELECT text FROM chunks").fetchall()
+    texts = list(dict.fromkeys(t[s:e] for (t,) in rows for s, e in sentence_spans(t)))
+    if not texts or len(texts) > cache.max_entries:
+        return 0
+    fingerprint = index.embedder.fingerprint
+    with cache._lock:
+        todo = [t for t in texts if (fingerprint, t) not in cache._vectors]
+    for pos in range(0, len(todo), slice_size):  # slices, so a request can interleave with warming
+        cache.encode(index.embedder, todo[pos : pos + slice_size])
+    return len(todo)

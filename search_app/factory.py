@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from flask import Flask
@@ -44,9 +45,15 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
     security.register(app)  # headers, request limits, rate limit, debug off
 
-    if app.config["WARM_UP"]:
-        try:
-            live.warm_up()
-        except Exception as exc:  # the app still starts and reports the problem on /healthz
-            logging.getLogger(__name__).error("warm-up failed: %s", exc)
+    if app.config["WARM_UP"] == "background":  # `make run`: serve at once, warm in the background
+        threading.Thread(target=_warm_up, args=(live,), name="kb-warm-up", daemon=True).start()
+    elif app.config["WARM_UP"]:  # gunicorn workers: warm before taking traffic
+        _warm_up(live)
     return app
+
+
+def _warm_up(live: LiveIndex) -> None:
+    try:
+        live.warm_up()
+    except Exception as exc:  # the app still starts and reports the problem on /healthz
+        logging.getLogger(__name__).error("warm-up failed: %s", exc)
