@@ -179,7 +179,7 @@ def test_talking_points_copy_as_markdown(page, server):
     button = page.locator("#copy-md")
     assert button.is_visible()  # shown by app.js (hidden without JavaScript)
     button.click()
-    page.wait_for_function("document.getElementById('copy-status').textContent.includes('Copied')")
+    page.locator("#copy-status", has_text="Copied").wait_for()  # a locator: the strict CSP forbids string predicates
     clipboard = page.evaluate("navigator.clipboard.readText()")
     textarea = page.locator("#markdown").input_value()
     assert clipboard == textarea
@@ -258,6 +258,6 @@ def test_xss_probe_renders_as_text_on_every_page(page, probe_server):
     page.goto(f"{probe_server}/talking-points?{urlencode({'topic': PROBE_QUERY})}")
     assert PROBE_SENTENCE in page.locator("ol.points").inner_text()
     page.locator("#copy-md").click()
-    page.wait_for_function("document.getElementById('copy-status').textContent.includes('Copied')")
+    page.locator("#copy-status", has_text="Copied").wait_for()  # a locator: the strict CSP forbids string predicates
     assert PROBE_SENTENCE in page.evaluate("navigator.clipboard.readText()")
     assert page.dialogs == [] and page.errors == []
