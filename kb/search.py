@@ -33,7 +33,9 @@ from kb.store import (
     IndexNotFoundError,
     MetadataDB,
     check_model,
+    configure_search,
     read_manifest,
+    search_parameters,
     verify_checksums,
 )
 
@@ -99,8 +101,7 @@ class Index:
             self._vectors = np.load(version_dir / EMBEDDINGS, mmap_mode="r")
         except (RuntimeError, ValueError, OSError) as exc:
             raise IndexCorruptError(f"Cannot read the vectors in {version_dir} ({exc}); rebuild the index.") from exc
-        if "efSearch" in manifest.get("index", {}).get("params", {}):
-            faiss.downcast_index(self._faiss).hnsw.efSearch = manifest["index"]["params"]["efSearch"]
+        configure_search(self._faiss, manifest.get("index", {}))
         self.db = MetadataDB(version_dir / DATABASE)
         rows = self.db.connection().execute(
             "SELECT doc_id, title, url, source_type, organisation, as_of FROM documents"
@@ -110,6 +111,7 @@ class Index:
         if self.chunk_count != len(self._vectors) or self.chunk_count != manifest["counts"]["chunks"]:
             raise IndexCorruptError(f"{version_dir}: vector counts disagree with the manifest; rebuild the index.")
         self._allowed_rows = lru_cache(maxsize=64)(self._allowed_rows_uncached)
+        self.bm25_weights: tuple[float, float, float] = BM25_WEIGHTS  # bench scripts vary it; see docs/RETRIEVAL.md
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -193,7 +195,8 @@ class Index:
             return [(int(allowed[i]), float(scores[i])) for i in order]
         params = None
         if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+            selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
+            params = search_parameters(self.manifest.get("index", {}), selector)
         n = min(depth, self.chunk_count)
         scores, ids = self._faiss.search(qvec.reshape(1, -1), n, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
@@ -204,11 +207,13 @@ class Index:
         match = fts_match_expression(query)
         if match is None:
             return []
-        sql = f"SELECT rowid, -bm25(chunks_fts, {', '.join(map(str, BM25_WEIGHTS))}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        sql = f"SELECT rowid, -bm25(chunks_fts, {', '.join(map(str, self.bm25_weights))}) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         params: list = [match]
         rows = restrict if restrict is not None else (allowed.tolist() if allowed is not None else None)
         if rows is not None:
-            sql += f" AND rowid IN ({','.join('?' * len(rows))})" if len(rows) <= 30_000 else ""
+            # `+rowid` keeps the row list away from FTS5's planner: given `rowid IN (...)` it runs the
+            # full-text query once per listed row (measured 14x slower than one pass, filtered).
+            sql += f" AND +rowid IN ({','.join('?' * len(rows))})" if len(rows) <= 30_000 else ""
             params += list(rows) if len(rows) <= 30_000 else []
         sql += " ORDER BY s DESC LIMIT ?"
         params.append(depth)
@@ -327,10 +332,18 @@ def resolve_version_dir(root: Path) -> Path:
 
 
 def _blend(union: list[int], dense: dict[int, float], kw: dict[int, float], weight: float) -> dict[int, float]:
-    """Min-max normalise each signal over the candidates, then a weighted sum."""
+    """Weighted sum of the two signals, each brought to [0, 1] over the candidates.
+
+    Cosine is min-max normalised over the union. BM25 is divided by the best candidate's BM25:
+    its natural floor is 0 (no query term matched), whereas the lowest BM25 among the keyword
+    candidates is an accident of the candidate depth; measured on NFCorpus dev, see
+    docs/RETRIEVAL.md.
+    """
     d = _minmax({r: dense[r] for r in union})
-    k = _minmax(kw) if kw else {}
-    return {r: weight * d[r] + (1.0 - weight) * k.get(r, 0.0) for r in union}
+    top = max(kw.values(), default=0.0)
+    if top <= 0.0:
+        return {r: weight * d[r] for r in union}
+    return {r: weight * d[r] + (1.0 - weight) * kw.get(r, 0.0) / top for r in union}
 
 
 def _rrf(union: list[int], dense: dict[int, float], kw: dict[int, float], k: int) -> dict[int, float]:
