@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kb.config import Settings
+from kb.config import PROJECT_ROOT, Settings
 
 EXIT_USAGE = 2
 
@@ -31,6 +31,11 @@ def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p.add_argument("--force", action="store_true", help="build a new version even if nothing changed")
     p.add_argument("--source-type", default="", help="source_type for crawled HTML pages that do not declare one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "questions.jsonl",
+                   help="JSONL of questions the corpus answers, for calibrating the answered threshold "
+                   "(default tests/eval/questions.jsonl; calibration is skipped when missing)")
+    p.add_argument("--offtopic", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "offtopic.jsonl",
+                   help="JSONL of plausible questions the corpus does not answer (default tests/eval/offtopic.jsonl)")
     p.set_defaults(func=_run_build)
 
 
@@ -53,11 +58,28 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
             bar = tqdm(total=total, unit="chunk", desc="encoding", file=sys.stderr)
         bar.update(done - bar.n)
 
+    from kb.calibration import calibration_for_build
+
+    fingerprint, post_build = "", None
+    missing = [str(p) for p in (args.questions, args.offtopic) if not p.is_file()]
+    if missing:
+        print(f"note: no calibration of the answered threshold ({', '.join(missing)} not found); "
+              f"coverage and no-match use the documented defaults", file=sys.stderr)
+    else:
+        fingerprint, post_build = calibration_for_build(args.questions, args.offtopic)
     try:
-        report = kb.build_index(docs, args.index, embedder, settings, force=args.force, progress=progress)
+        report = kb.build_index(docs, args.index, embedder, settings, force=args.force, progress=progress,
+                                post_build=post_build, extra_fingerprint=fingerprint)
     finally:
         if bar is not None:
             bar.close()
+    if post_build is not None and not report.unchanged:
+        from kb.store import IndexLayout, read_manifest
+
+        cal = read_manifest(IndexLayout(args.index).version_dir(report.build_id)).get("answer_threshold", {})
+        print(f"calibrated: answered at answer score >= {cal.get('margin')}, thin >= {cal.get('thin_margin')}; "
+              f"balanced accuracy {cal.get('balanced_accuracy', {}).get('margin')} "
+              f"(leave-one-out {cal.get('balanced_accuracy', {}).get('margin_leave_one_out')})", file=sys.stderr)
     print(report.summary())
     return 0
 

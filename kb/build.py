@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -41,12 +42,22 @@ from kb.store import (
     read_manifest,
 )
 
+# Fault injection for the crash-safety tests: `KB_BUILD_KILL_AT=<checkpoint>` makes the build
+# SIGKILL itself at that point, so tests can show the previous index survives every stage.
+KILL_AT_ENV = "KB_BUILD_KILL_AT"
+CHECKPOINTS = ("encoded", "staged", "published", "pointed")
+
 ProgressFn = Callable[[int, int], None]  # (done, total) chunks encoded
 PostBuildFn = Callable[["object"], dict]  # (kb.Index of the staged version) -> manifest fields
 
 
 class BuildError(RuntimeError):
     pass
+
+
+def _checkpoint(name: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -100,12 +111,15 @@ def build_index(
     progress: ProgressFn | None = None,
     extra_manifest: dict | None = None,
     post_build: PostBuildFn | None = None,
+    extra_fingerprint: str = "",
 ) -> BuildReport:
     """Build a new version of the index in `index_dir` and make it current.
 
     `post_build` runs on the finished but not yet published version (an open `kb.Index`) and
     returns facts to record in its manifest — e.g. the calibrated "answered" threshold — so
-    they are in place before any reader can see the version.
+    they are in place before any reader can see the version. `extra_fingerprint` names what else
+    the version depends on (e.g. the hash of the calibration question files): when it changes, an
+    otherwise unchanged corpus is rebuilt (every vector reused) instead of short-circuited.
     """
     t0 = time.perf_counter()
     layout = IndexLayout(Path(index_dir))
@@ -125,6 +139,7 @@ def build_index(
             and prev_manifest is not None
             and prev_manifest.get("corpus_fingerprint") == corpus_fingerprint
             and prev_manifest.get("settings_fingerprint") == settings_fingerprint
+            and prev_manifest.get("extra_fingerprint", "") == extra_fingerprint
         ):
             return BuildReport(
                 build_id=prev_manifest["build_id"], index_dir=layout.root,
@@ -144,6 +159,7 @@ def build_index(
             if h in reuse:
                 vectors[i] = reuse[h]
         _encode_into(vectors, todo, texts, embedder, settings.encode_batch_size, progress)
+        _checkpoint("encoded")
 
         build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         staging = layout.staging_dir(build_id)
@@ -151,13 +167,11 @@ def build_index(
         try:
             _write_database(staging / DATABASE, chunked, hashes)
             np.save(staging / EMBEDDINGS, vectors, allow_pickle=False)
-            index, index_info = build_faiss_index(
-                vectors, settings.exact_index_max_vectors, settings.hnsw_m,
-                settings.hnsw_ef_construction, settings.hnsw_ef_search,
-            )
+            index, index_info = build_faiss_index(vectors, settings)
             faiss.write_index(index, str(staging / VECTORS))
             for name in (DATABASE, EMBEDDINGS, VECTORS):
                 fsync_file(staging / name)
+            _checkpoint("staged")
             prev_docs = (prev_manifest or {}).get("documents", {})
             doc_hashes = {d.id: d.content_hash() for d in docs}
             manifest = {
@@ -173,6 +187,7 @@ def build_index(
                           "seconds": round(time.perf_counter() - t0, 3)},
                 "corpus_fingerprint": corpus_fingerprint,
                 "settings_fingerprint": settings_fingerprint,
+                "extra_fingerprint": extra_fingerprint,
                 "documents": doc_hashes,
                 "files": file_checksums(staging),
                 **(extra_manifest or {}),
@@ -192,10 +207,12 @@ def build_index(
             final = layout.version_dir(build_id)
             os.rename(staging, final)
             fsync_dir(layout.versions)
+            _checkpoint("published")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         layout.point_current_to(build_id)
+        _checkpoint("pointed")
         layout.prune(keep=3)
 
     return BuildReport(
@@ -220,7 +237,8 @@ def _settings_fingerprint(embedder: Embedder, settings: Settings) -> str:
     payload = json.dumps(
         {"model": embedder.fingerprint, "chunking": settings.chunking.as_dict(),
          "exact_max": settings.exact_index_max_vectors, "hnsw": [settings.hnsw_m, settings.hnsw_ef_construction,
-                                                                 settings.hnsw_ef_search], "format": FORMAT_VERSION},
+                                                                 settings.hnsw_ef_search],
+         "approx": [settings.approx_index, settings.ivf_nlist, settings.ivf_nprobe], "format": FORMAT_VERSION},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

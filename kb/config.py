@@ -70,7 +70,11 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     encode_batch_size: int = 32
     query_cache_size: int = 1024
-    exact_index_max_vectors: int = 200_000
+    exact_index_max_vectors: int = 20_000  # flat search costs ~0.1 ms per 1,000 vectors (docs/BENCHMARKS.md)
+    # Above exact_index_max_vectors: "ivf" (inverted lists, k-means trained) or "hnsw" (graph).
+    approx_index: str = "ivf"
+    ivf_nlist: int = 0  # 0: chosen from the collection size (see kb.store.ivf_nlist_for)
+    ivf_nprobe: int = 32
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
@@ -102,6 +106,9 @@ class Settings:
             encode_batch_size=_env_int("KB_ENCODE_BATCH_SIZE", d.encode_batch_size),
             query_cache_size=_env_int("KB_QUERY_CACHE_SIZE", d.query_cache_size),
             exact_index_max_vectors=_env_int("KB_EXACT_INDEX_MAX_VECTORS", d.exact_index_max_vectors),
+            approx_index=_env_str("KB_APPROX_INDEX", d.approx_index).strip().lower(),
+            ivf_nlist=_env_int("KB_IVF_NLIST", d.ivf_nlist),
+            ivf_nprobe=_env_int("KB_IVF_NPROBE", d.ivf_nprobe),
             hnsw_m=_env_int("KB_HNSW_M", d.hnsw_m),
             hnsw_ef_construction=_env_int("KB_HNSW_EF_CONSTRUCTION", d.hnsw_ef_construction),
             hnsw_ef_search=_env_int("KB_HNSW_EF_SEARCH", d.hnsw_ef_search),
@@ -131,6 +138,9 @@ ENV_VARS: tuple[str, ...] = (
     "KB_ENCODE_BATCH_SIZE",
     "KB_QUERY_CACHE_SIZE",
     "KB_EXACT_INDEX_MAX_VECTORS",
+    "KB_APPROX_INDEX",
+    "KB_IVF_NLIST",
+    "KB_IVF_NPROBE",
     "KB_HNSW_M",
     "KB_HNSW_EF_CONSTRUCTION",
     "KB_HNSW_EF_SEARCH",

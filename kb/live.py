@@ -40,17 +40,27 @@ class LiveIndex:
         return self._embedder
 
     def get(self) -> Index:
-        """The index to use for one request; raises IndexError_ only if no version was ever good."""
+        """The index to use for one request; raises IndexError_ only if no version was ever good.
+
+        At most one thread looks for (and opens) a new version at a time; the others keep serving
+        the version they have instead of queueing behind it, so a reload never stalls traffic.
+        Only while no version has been opened yet do requests wait for the first one.
+        """
         now = time.monotonic()
-        if self._index is not None and now - self._checked_at < self.settings.reload_check_seconds:
-            return self._index
-        with self._lock:
+        current = self._index
+        if current is not None and now - self._checked_at < self.settings.reload_check_seconds:
+            return current
+        if not self._lock.acquire(blocking=current is None):
+            return current  # another thread is checking; serve the version we have
+        try:
             if self._index is None or now - self._checked_at >= self.settings.reload_check_seconds:
-                self._checked_at = now
                 self._refresh()
+                self._checked_at = time.monotonic()
             if self._index is None:
                 raise IndexError_(self.last_error or f"No index at {self.root}.")
             return self._index
+        finally:
+            self._lock.release()
 
     def _pointer_state(self) -> tuple:
         """What identifies the version on disk: CURRENT's target and its manifest's mtime."""
@@ -71,8 +81,9 @@ class LiveIndex:
                 self.last_error = state[1]
             return
         try:
-            fresh = Index.open(self.root, self.embedder, self.settings)
-        except (IndexError_, OSError, ValueError) as exc:
+            # the folder the state names, so the version opened is the version recorded
+            fresh = Index.open(Path(state[0]), self.embedder, self.settings)
+        except Exception as exc:  # anything wrong with the new version: keep serving the old one
             self.last_error = f"kept version {self._index.version if self._index else None}: {exc}"
             log.error("index reload failed, keeping the last good version: %s", exc)
             return
@@ -83,9 +94,14 @@ class LiveIndex:
         self.last_error = None
 
     def warm_up(self) -> None:
-        """Load the model and index and run one query, so the first real request is not slow."""
+        """Load the model and index, run one query and encode the index's sentences (highlights,
+        talking points), so the first real requests are not slow."""
+        from kb.sentence_vectors import warm_sentences
+
         index = self.get()
         index.search("warm up", k=1)
+        encoded = warm_sentences(index)
+        log.info("warmed up index %s (%d sentences encoded)", index.version, encoded)
 
 
 def current_version(root: Path) -> str | None:

@@ -13,15 +13,18 @@ without locks (SQLite `immutable=1`) and lets a running app switch versions betw
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from kb.config import Settings
 from kb.fsutil import atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
@@ -177,21 +180,85 @@ def check_model(manifest: dict, model_name: str, fingerprint: str, dim: int, whe
         )
 
 
-def build_faiss_index(vectors: np.ndarray, exact_max: int, hnsw_m: int, ef_construction: int, ef_search: int) -> tuple[faiss.Index, dict]:
-    """Exact inner product for small collections; HNSW above `exact_max` vectors."""
+APPROX_INDEXES = ("ivf", "hnsw")
+# k-means wants at least 39 training points per list (FAISS warns below that); we give it 64.
+IVF_TRAIN_POINTS_PER_LIST = 64
+IVF_TRAIN_SEED = 1234
+
+
+def ivf_nlist_for(n: int) -> int:
+    """Inverted lists for `n` vectors: about 4·√n (the FAISS guideline), at most n/39 so every list
+    has enough training points. More lists mean fewer vectors scanned per probe but a costlier
+    k-means at build time."""
+    return max(1, min(int(4 * math.sqrt(n)), n // 39))
+
+
+def build_faiss_index(vectors: np.ndarray, settings: Settings) -> tuple[faiss.Index, dict]:
+    """Exact inner product up to `settings.exact_index_max_vectors`, approximate above.
+
+    Why: exact search is cheapest to build, has perfect recall and costs well under a millisecond
+    for a few thousand vectors; its cost grows linearly and passes a few ms near 100k vectors, where
+    an approximate index pays off (docs/BENCHMARKS.md "## Scale" has the measurements). The
+    returned dict goes into the manifest, so a reader configures search exactly as built.
+    """
     n, dim = vectors.shape
-    if n <= exact_max:
-        index = faiss.IndexFlatIP(dim)
-        params: dict = {"type": "flat-ip", "params": {}}
-    else:
-        hnsw = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = ef_construction
-        hnsw.hnsw.efSearch = ef_search
+    t0 = time.perf_counter()
+    if n <= settings.exact_index_max_vectors:
+        index: faiss.Index = faiss.IndexFlatIP(dim)
+        info: dict = {"type": "flat-ip", "params": {}}
+        if n:
+            index.add(vectors)
+    elif settings.approx_index == "hnsw":
+        hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = settings.hnsw_ef_construction
+        hnsw.hnsw.efSearch = settings.hnsw_ef_search
+        hnsw.add(vectors)
         index = hnsw
-        params = {"type": "hnsw-flat-ip", "params": {"M": hnsw_m, "efConstruction": ef_construction, "efSearch": ef_search}}
-    if n:
-        index.add(vectors)
-    return index, params
+        info = {"type": "hnsw-flat-ip", "params": {"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction,
+                                                    "efSearch": settings.hnsw_ef_search}}
+    elif settings.approx_index == "ivf":
+        nlist = settings.ivf_nlist or ivf_nlist_for(n)
+        nprobe = max(1, min(settings.ivf_nprobe, nlist))
+        quantizer = faiss.IndexFlatIP(dim)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = IVF_TRAIN_SEED
+        sample_size = min(n, nlist * IVF_TRAIN_POINTS_PER_LIST)
+        rows = np.sort(np.random.default_rng(IVF_TRAIN_SEED).choice(n, size=sample_size, replace=False))
+        ivf.train(np.ascontiguousarray(vectors[rows]))
+        ivf.add(vectors)
+        ivf.nprobe = nprobe
+        index = ivf
+        info = {"type": "ivf-flat-ip", "params": {"nlist": nlist, "nprobe": nprobe, "train_points": sample_size,
+                                                   "train_seed": IVF_TRAIN_SEED}}
+    else:
+        raise ValueError(f"KB_APPROX_INDEX must be one of {', '.join(APPROX_INDEXES)}; got {settings.approx_index!r}")
+    info["vectors"] = n
+    info["exact_max"] = settings.exact_index_max_vectors
+    info["build_seconds"] = round(time.perf_counter() - t0, 3)
+    return index, info
+
+
+def configure_search(index: faiss.Index, info: dict) -> None:
+    """Apply the query-time parameters recorded in the manifest (nprobe, efSearch) to a loaded index."""
+    params = info.get("params", {})
+    if "nprobe" in params:
+        faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
+    if "efSearch" in params:
+        faiss.downcast_index(index).hnsw.efSearch = int(params["efSearch"])
+
+
+def search_parameters(info: dict, selector: faiss.IDSelector) -> faiss.SearchParameters:
+    """Per-query parameters with a row filter, of the type the index kind requires.
+
+    FAISS refuses plain `SearchParameters` for IVF and HNSW indexes, and per-query parameters
+    replace the index's own, so nprobe/efSearch are carried over from the manifest.
+    """
+    params = info.get("params", {})
+    if "nprobe" in params:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=int(params["nprobe"]))
+    if "efSearch" in params:
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=int(params["efSearch"]))
+    return faiss.SearchParameters(sel=selector)
 
 
 class MetadataDB:
