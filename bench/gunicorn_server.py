@@ -135,7 +135,7 @@ def _wait_ready(server: Server, timeout: float) -> None:
 
 
 def _default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    return 1  # search_app/gunicorn_conf.py default
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -56,7 +56,7 @@ def main() -> None:
     # Bare and in-process layers run with the PyTorch thread count one server worker has, so the
     # three layers differ only by what our code adds.
     cores = os.cpu_count() or 1
-    workers = int(os.environ.get("KB_WORKERS") or min(2, cores))
+    workers = int(os.environ.get("KB_WORKERS") or 1)  # gunicorn_conf.py default
     torch_threads = args.torch_threads or int(os.environ.get("KB_TORCH_THREADS") or 0) or max(1, cores // workers)
     torch.set_num_threads(torch_threads)
     result = machine()

@@ -15,7 +15,10 @@ CORES = multiprocessing.cpu_count()
 
 wsgi_app = "search_app.wsgi:app"  # used when the command line names no app
 bind = os.environ.get("KB_BIND", "127.0.0.1:5000")
-workers = int(os.environ.get("KB_WORKERS", max(1, min(2, CORES))))
+# One worker with PyTorch on all cores beat two single-threaded workers under the 8-client load
+# test (58 vs 46 requests/s, p95 188 vs 275 ms; docs/BENCHMARKS.md): queries batch better in one
+# process, and one model copy uses half the memory. Raise KB_WORKERS for redundancy or more cores.
+workers = int(os.environ.get("KB_WORKERS", 1))
 threads = int(os.environ.get("KB_THREADS", 4))
 worker_class = "gthread"
 timeout = int(os.environ.get("KB_WORKER_TIMEOUT", 60))
