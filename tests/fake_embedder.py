@@ -38,3 +38,18 @@ class FakeEmbedder:
 
     def encode_query(self, text):
         return self.encode([text])[0]
+
+
+class CountingEmbedder:
+    """Wraps a real embedder and counts the texts it is asked to encode (the model stays real)."""
+
+    def __init__(self, real):
+        self._real = real
+        self.encoded = 0
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def encode(self, texts, *args, **kwargs):
+        self.encoded += len(texts)
+        return self._real.encode(texts, *args, **kwargs)

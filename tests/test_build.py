@@ -7,22 +7,7 @@ import pytest
 
 import kb
 from kb.store import IndexLayout
-from tests.fake_embedder import FakeEmbedder
-
-
-class CountingEmbedder:
-    """Wraps the real model and counts what it is asked to encode."""
-
-    def __init__(self, real):
-        self._real = real
-        self.encoded = 0
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def encode(self, texts, *args, **kwargs):
-        self.encoded += len(texts)
-        return self._real.encode(texts, *args, **kwargs)
+from tests.fake_embedder import CountingEmbedder, FakeEmbedder
 
 
 @pytest.fixture()

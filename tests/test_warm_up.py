@@ -1,19 +1,7 @@
 """Serving processes warm the sentence cache, so the first highlight or talking point is not slow."""
 from kb.highlight import best_sentences
 from kb.sentence_vectors import SentenceVectorCache, warm_sentences
-
-
-class CountingEmbedder:
-    def __init__(self, real):
-        self._real = real
-        self.encoded = 0
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def encode(self, texts, *args, **kwargs):
-        self.encoded += len(texts)
-        return self._real.encode(texts, *args, **kwargs)
+from tests.fake_embedder import CountingEmbedder
 
 
 def test_warmed_cache_answers_highlights_without_the_model(corpus_index, embedder):
