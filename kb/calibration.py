@@ -136,16 +136,20 @@ def background_score(index: "Index", query_vector: np.ndarray) -> float:
     return float(np.median(vectors @ query_vector))
 
 
-def answer_signal(index: "Index", query: str) -> AnswerSignal:
-    """The answer signal of one query over the whole index (unfiltered: does the *corpus* answer it?)."""
-    response = index.search(query, k=1, mode="dense")
-    qvec = index.embedder.encode_query(query)  # cached by the search above
+def answer_signal(index: "Index", query: str, query_vector: np.ndarray | None = None) -> AnswerSignal:
+    """The answer signal of one query over the whole index (unfiltered: does the *corpus* answer it?).
+
+    Pass the query's vector when a search already computed it: with the query cache off (or
+    full) the model would otherwise run twice for every logged request.
+    """
+    qvec = index.embedder.encode_query(query) if query_vector is None else query_vector
     background = background_score(index, qvec)
-    if not response.hits:
+    nearest = index.nearest(qvec, k=1)
+    if not nearest:
         return AnswerSignal(top_dense=background, background=background)
-    hit = response.hits[0]
-    top = float(hit.dense_score if hit.dense_score is not None else hit.score)
-    return AnswerSignal(top_dense=top, background=background, top_chunk_id=hit.chunk.id, top_doc_id=hit.chunk.doc_id)
+    hit = nearest[0]
+    return AnswerSignal(top_dense=float(hit.score), background=background, top_chunk_id=hit.chunk.id,
+                        top_doc_id=hit.chunk.doc_id)
 
 
 def warm_queries(embedder: object, texts: Iterable[str], workers: int = 32) -> None:

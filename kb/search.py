@@ -44,6 +44,8 @@ FUSIONS = ("blend", "rrf")
 # BM25 column weights for (title, section, body): a term in a title or heading says more about
 # the passage than the same term in passing.
 BM25_WEIGHTS = (2.0, 1.5, 1.0)
+# Row lists up to this length are bound as SQL parameters (SQLite allows 32,766), longer ones as JSON.
+SQL_LIST_MAX = 30_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class SearchResponse:
     took_ms: float
     index_version: str
     filters: Filters = field(default_factory=Filters)
+    # The query's embedding (None in keyword mode), so work done after the response — the query
+    # log's answer score — reuses it instead of running the model a second time.
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def top_score(self) -> float | None:
@@ -165,19 +170,25 @@ class Index:
         if allowed is not None and len(allowed) == 0:
             return SearchResponse(query, mode, [], _ms(t0), self.version, filters)
 
-        scored = self.score_candidates(query, mode, depth, allowed, fusion)
+        qvec = None if mode == "keyword" else self.embedder.encode_query(query)
+        scored = self.score_candidates(query, mode, depth, allowed, fusion, query_vector=qvec)
         top = scored[:k]
         hits = self._hits(top)
-        return SearchResponse(query, mode, hits, _ms(t0), self.version, filters)
+        return SearchResponse(query, mode, hits, _ms(t0), self.version, filters, query_vector=qvec)
+
+    def nearest(self, query_vector: np.ndarray, k: int = 1) -> list[Hit]:
+        """The k passages closest to a query vector, unfiltered (dense scores)."""
+        return self._hits([(row, s, s, None) for row, s in self._dense(query_vector, k, None)])
 
     def score_candidates(
-        self, query: str, mode: str, depth: int, allowed: np.ndarray | None = None, fusion: str = "blend"
+        self, query: str, mode: str, depth: int, allowed: np.ndarray | None = None, fusion: str = "blend",
+        *, query_vector: np.ndarray | None = None,
     ) -> list[tuple[int, float, float | None, float | None]]:
         """Ranked (row, score, dense score, keyword score) candidates, best first."""
         if mode == "keyword":
             kw = self._keyword(query, depth, allowed)
             return [(row, s, None, s) for row, s in kw]
-        qvec = self.embedder.encode_query(query)
+        qvec = self.embedder.encode_query(query) if query_vector is None else query_vector
         dense = self._dense(qvec, depth, allowed)
         if mode == "dense":
             return [(row, s, s, None) for row, s in dense]
@@ -213,14 +224,17 @@ class Index:
         if rows is not None:
             # `+rowid` keeps the row list away from FTS5's planner: given `rowid IN (...)` it runs the
             # full-text query once per listed row (measured 14x slower than one pass, filtered).
-            sql += f" AND +rowid IN ({','.join('?' * len(rows))})" if len(rows) <= 30_000 else ""
-            params += list(rows) if len(rows) <= 30_000 else []
+            # Past SQLite's limit on bound parameters the list travels as one JSON array; filtering
+            # after the LIMIT instead would let a filter return fewer results than exist.
+            if len(rows) <= SQL_LIST_MAX:
+                sql += f" AND +rowid IN ({','.join('?' * len(rows))})"
+                params += list(rows)
+            else:
+                sql += " AND +rowid IN (SELECT value FROM json_each(?))"
+                params.append(json.dumps([int(r) for r in rows]))
         sql += " ORDER BY s DESC LIMIT ?"
         params.append(depth)
         result = self.db.connection().execute(sql, params).fetchall()
-        if rows is not None and len(rows) > 30_000:
-            keep = set(rows)
-            result = [r for r in result if r[0] in keep]
         return [(int(r[0]), float(r[1])) for r in result]
 
     def _fuse(

@@ -48,7 +48,8 @@ def log_search(
         qlog = query_log()
         if qlog is None or not qlog.enabled:
             return
-        qlog.record(_record(kind, index, query, results, mode, filters), partial(_with_answer_score, index))
+        vector = results.query_vector if isinstance(results, SearchResponse) else None
+        qlog.record(_record(kind, index, query, results, mode, filters), partial(_with_answer_score, index, vector))
     except Exception:
         log.exception("query log: request not logged")
 
@@ -74,8 +75,9 @@ def _record(kind: str, index: Index, query: str, results, mode: str | None, filt
     )
 
 
-def _with_answer_score(index: Index, rec: QueryRecord) -> QueryRecord:
-    """Runs on the writer thread: how well the whole corpus answers the query (kb.calibration)."""
-    signal = answer_signal(index, rec.query)
+def _with_answer_score(index: Index, query_vector, rec: QueryRecord) -> QueryRecord:
+    """Runs on the writer thread: how well the whole corpus answers the query (kb.calibration),
+    from the vector the search already computed when there is one."""
+    signal = answer_signal(index, rec.query, query_vector)
     top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense
     return replace(rec, answer_score=signal.answer_score, top_dense_score=top_dense)

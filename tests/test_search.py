@@ -1,10 +1,14 @@
 """Search behaviour on the real model and corpus: modes, fusion, filters and keyword sanitisation."""
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from kb.keyword import fts_match_expression, query_terms
 from kb.search import Filters
+
+search_module = importlib.import_module("kb.search")  # the module; `kb.search` is also a function
 
 
 def _docs(response) -> list[str]:
@@ -152,6 +156,18 @@ def test_keyword_filter_keeps_only_matching_chunks_of_the_filtered_documents(cor
     hits = corpus_index.search("robots", k=50, mode="keyword", filters=f).hits
     unfiltered = [h for h in corpus_index.search("robots", k=200, mode="keyword").hits if h.citation.source_type == "cluster"]
     assert hits and [h.chunk.id for h in hits] == [h.chunk.id for h in unfiltered]
+
+
+def test_keyword_filter_with_a_long_row_list_still_applies_before_the_cut(corpus_index, monkeypatch):
+    """Large filters bind their rows differently (as one JSON array); the result must not change."""
+    f = Filters(source_types=("registry", "agency"))
+    expected = [h.chunk.id for h in corpus_index.search("register data", k=30, mode="keyword", filters=f).hits]
+    monkeypatch.setattr(search_module, "SQL_LIST_MAX", 3)
+    corpus_index._allowed_rows.cache_clear()
+    hits = corpus_index.search("register data", k=30, mode="keyword", filters=f).hits
+    assert [h.chunk.id for h in hits] == expected and len(hits) == 30
+    hybrid = corpus_index.search("register data", k=30, mode="hybrid", filters=f).hits
+    assert len(hybrid) == 30 and {h.citation.source_type for h in hybrid} <= {"registry", "agency"}
 
 
 def test_filters_combine_or_within_a_field_and_across_fields(corpus_index):
