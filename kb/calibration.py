@@ -7,8 +7,8 @@ passage stands out above what the corpus says about the question in general. A r
 inflated for questions that share the corpus's vocabulary without being about it ("Which venture
 capital funds invest in Danish fintech?" reaches 0.55 on a biobank page); subtracting the
 background removes most of that. On our question sets the answer score separates answered from
-off-topic questions with a balanced accuracy of about 0.97 (0.95 leave-one-out), the raw top cosine
-only about 0.89 (0.80 leave-one-out): docs/COVERAGE.md has the numbers.
+off-topic questions with a balanced accuracy of about 0.97 (0.94 leave-one-out), the raw top cosine
+only about 0.90 (0.84 leave-one-out): docs/COVERAGE.md has the numbers.
 
 The calibration. At build time (a `post_build` hook, so the numbers travel in the manifest of the
 version they were measured on) we score our own questions (tests/eval/questions.jsonl, which the
