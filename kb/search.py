@@ -193,7 +193,7 @@ class Index:
         if mode == "dense":
             return [(row, s, s, None) for row, s in dense]
         kw = self._keyword(query, depth, allowed)
-        return self._fuse(qvec, query, dense, kw, fusion)
+        return self._fuse(qvec, query, dense, kw, fusion, kw_complete=len(kw) < depth)
 
     def _dense(self, qvec: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         if self.chunk_count == 0:
@@ -238,15 +238,23 @@ class Index:
         return [(int(r[0]), float(r[1])) for r in result]
 
     def _fuse(
-        self, qvec: np.ndarray, query: str, dense: list[tuple[int, float]], kw: list[tuple[int, float]], fusion: str
+        self, qvec: np.ndarray, query: str, dense: list[tuple[int, float]], kw: list[tuple[int, float]], fusion: str,
+        *, kw_complete: bool = False,
     ) -> list[tuple[int, float, float | None, float | None]]:
+        """`kw_complete`: the keyword list holds every matching row (it came back shorter than its
+        limit), so a dense candidate missing from it matches no query term and needs no BM25 query."""
         union = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in kw]))
         if not union:
             return []
         # Exact cosine for every candidate; sorted rows keep the memory-mapped read sequential.
         sorted_rows = sorted(union)
         dense_scores = dict(zip(sorted_rows, (np.asarray(self._vectors[sorted_rows]) @ qvec).tolist()))
-        kw_scores = dict(self._keyword(query, len(union), None, restrict=union)) if kw else {}
+        if not kw:
+            kw_scores: dict[int, float] = {}
+        elif kw_complete:
+            kw_scores = dict(kw)
+        else:
+            kw_scores = dict(self._keyword(query, len(union), None, restrict=union))
         if fusion == "rrf":
             fused = _rrf(union, dense_scores, kw_scores, self.settings.rrf_k)
         else:

@@ -232,3 +232,32 @@ def test_hybrid_scores_are_deterministic(corpus_index):
     b = corpus_index.search("diabetes telemedicine", k=10, mode="hybrid")
     assert [(h.chunk.id, h.score) for h in a.hits] == [(h.chunk.id, h.score) for h in b.hits]
     assert np.isfinite([h.score for h in a.hits]).all()
+
+
+def test_hybrid_skips_the_second_bm25_query_only_when_it_would_change_nothing(corpus_index, monkeypatch):
+    """When the keyword candidates are every matching passage (fewer than the depth), a dense
+    candidate outside them matches no term: its BM25 is 0 without asking SQLite again. The ranking
+    must be exactly the one the extra query gives."""
+    import json
+    from pathlib import Path
+
+    questions = [json.loads(line)["question"] for line in Path("tests/eval/questions.jsonl").read_text().splitlines()]
+    queries = questions[:30] + ["Denmark health data", "CPR number 1968", "RoboCluster"]
+    calls, second_query_ran = [], 0
+    real_keyword = corpus_index._keyword
+    monkeypatch.setattr(corpus_index, "_keyword", lambda *a, **kw: calls.append(kw.get("restrict")) or real_keyword(*a, **kw))
+    for depth in (5, 100):  # 5: keyword lists are cut, the second query is needed
+        for q in queries:
+            calls.clear()
+            fast = corpus_index.score_candidates(q, "hybrid", depth)
+            skipped = all(r is None for r in calls)
+            real_fuse = corpus_index._fuse
+            with monkeypatch.context() as m:
+                m.setattr(corpus_index, "_fuse", lambda *a, **kw: real_fuse(*a, **{**kw, "kw_complete": False}))
+                slow = corpus_index.score_candidates(q, "hybrid", depth)
+            assert fast == slow, q
+            second_query_ran += not skipped
+    assert second_query_ran >= 20  # both paths were compared
+    calls.clear()
+    corpus_index.score_candidates("RoboCluster", "hybrid", 100)
+    assert calls == [None]  # one keyword query, no second one
