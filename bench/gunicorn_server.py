@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -115,7 +116,7 @@ def gunicorn(index_dir: Path, env: dict | None = None, startup_timeout: float = 
 
 
 def _wait_ready(server: Server, timeout: float) -> None:
-    expected = int(server.env.get("KB_WORKERS") or _default_workers())
+    expected = server_config(server.env)["workers"]
     deadline = time.monotonic() + timeout
     client = Client(server.port, timeout=5)
     while time.monotonic() < deadline:
@@ -134,8 +135,17 @@ def _wait_ready(server: Server, timeout: float) -> None:
     raise TimeoutError(f"gunicorn did not become ready in {timeout:.0f} s:\n{server.log_tail()}")
 
 
-def _default_workers() -> int:
-    return 1  # search_app/gunicorn_conf.py default
+def server_config(env: dict) -> dict:
+    """The settings search_app/gunicorn_conf.py computes under this environment (read from the
+    file itself, so the benchmark never reports defaults that have since changed)."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({k: str(v) for k, v in env.items()})
+        return runpy.run_path(str(ROOT / "search_app" / "gunicorn_conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -153,12 +163,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def server_description(server: Server) -> dict:
-    env = server.env
-    workers = int(env.get("KB_WORKERS") or _default_workers())
+    conf = server_config(server.env)
     return {
         "command": " ".join(["gunicorn", *COMMAND[1:]]),
-        "workers": workers,
-        "threads": int(env.get("KB_THREADS") or 4),
-        "torch_threads": int(env.get("KB_TORCH_THREADS") or 0) or max(1, (os.cpu_count() or 1) // workers),
-        "query_cache_size": int(env.get("KB_QUERY_CACHE_SIZE") or 1024),
+        "workers": conf["workers"],
+        "threads": conf["threads"],
+        "torch_threads": conf["torch_threads"],
+        "query_cache_size": int(server.env.get("KB_QUERY_CACHE_SIZE") or 1024),
     }

@@ -10,8 +10,8 @@ For every question, in turn (so all layers see the same moment of the machine):
   http dense     GET /api/search?q=..&k=10&mode=dense on gunicorn (make serve's config), one
                  keep-alive connection from this process
   http hybrid    the same with mode=hybrid
-PyTorch in this process gets the threads one gunicorn worker gets (cores // workers, or
---torch-threads), so the layers differ only by what our code adds, not by thread counts.
+PyTorch in this process gets the threads one gunicorn worker gets (read from
+search_app/gunicorn_conf.py, or --torch-threads), so the layers differ only by what our code adds, not by thread counts.
 The query-embedding cache is off in both this process and the server (KB_QUERY_CACHE_SIZE=0), so
 every query pays for its encoding, as a new query does. Ratios are p50 / bare p50 of this run.
 `--profile` adds a cProfile of in-process hybrid search (top functions by own time).
@@ -32,7 +32,7 @@ from common import ROOT, emit, machine, questions, summary  # noqa: I001  (sets 
 import faiss  # noqa: E402
 
 import kb  # noqa: E402
-from gunicorn_server import Client, gunicorn, server_description  # noqa: E402
+from gunicorn_server import Client, gunicorn, server_config, server_description  # noqa: E402
 from indexer.loaders import load_corpus  # noqa: E402
 from kb.store import VECTORS  # noqa: E402
 
@@ -55,9 +55,7 @@ def main() -> None:
 
     # Bare and in-process layers run with the PyTorch thread count one server worker has, so the
     # three layers differ only by what our code adds.
-    cores = os.cpu_count() or 1
-    workers = int(os.environ.get("KB_WORKERS") or 1)  # gunicorn_conf.py default
-    torch_threads = args.torch_threads or int(os.environ.get("KB_TORCH_THREADS") or 0) or max(1, cores // workers)
+    torch_threads = args.torch_threads or server_config(dict(os.environ))["torch_threads"]
     torch.set_num_threads(torch_threads)
     result = machine()
     result["torch_threads_in_process"] = torch_threads

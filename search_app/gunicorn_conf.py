@@ -15,11 +15,15 @@ CORES = multiprocessing.cpu_count()
 
 wsgi_app = "search_app.wsgi:app"  # used when the command line names no app
 bind = os.environ.get("KB_BIND", "127.0.0.1:5000")
-# One worker with PyTorch on all cores beat two single-threaded workers under the 8-client load
-# test (58 vs 46 requests/s, p95 188 vs 275 ms; docs/BENCHMARKS.md): queries batch better in one
-# process, and one model copy uses half the memory. Raise KB_WORKERS for redundancy or more cores.
-workers = int(os.environ.get("KB_WORKERS", 1))
-threads = int(os.environ.get("KB_THREADS", 4))
+# One worker per core, each with a one-thread PyTorch pool, and 8 request threads per worker.
+# Measured on an idle two-core machine, 8 keep-alive clients for 60 s (docs/BENCHMARKS.md):
+# 2 workers x 8 threads 126 requests/s, p95 84 ms; 2 x 4 threads 107/s, p95 117 ms (keep-alive
+# connections do not split evenly, and a worker with more connections than threads queues them);
+# 1 worker x 4 threads with 2 PyTorch threads 54-63/s, p95 153-193 ms (one process serialises
+# the model calls and the Python around them on one interpreter lock). Memory: one model copy,
+# ~0.7 GB, per worker.
+workers = int(os.environ.get("KB_WORKERS", CORES))
+threads = int(os.environ.get("KB_THREADS", 8))
 worker_class = "gthread"
 timeout = int(os.environ.get("KB_WORKER_TIMEOUT", 60))
 graceful_timeout = 30
