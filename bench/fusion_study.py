@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +26,9 @@ import kb  # noqa: E402
 from indexer.evaluate import build_beir_index, load_beir_qrels, load_beir_queries  # noqa: E402
 from kb.config import ChunkSettings, Settings  # noqa: E402
 from kb.evaluate import judged_queries, score_rankings  # noqa: E402
+from kb.keyword import fts_match_expression  # noqa: E402
+from kb.search import BM25_WEIGHTS  # noqa: E402
+from kb.store import SCHEMA  # noqa: E402
 
 MEASURES = ("ndcg@10", "mrr@10")
 
@@ -50,7 +54,8 @@ def ranks(x: np.ndarray) -> np.ndarray:
 
 
 class Signals:
-    """Per query: cosine for all chunks, BM25 for matching chunks."""
+    """Per query: cosine for all chunks, BM25 for matching chunks, and BM25 of whole documents
+    (an in-memory FTS5 table with the product's tokenizer and title weight)."""
 
     def __init__(self, index: kb.Index, queries: dict[str, str]) -> None:
         self.index = index
@@ -65,6 +70,22 @@ class Signals:
             for row, s in index._keyword(text, len(vectors), None):
                 bm[row] = s
             self.kw[qid] = bm
+        self.doc_kw = whole_document_bm25(index, queries)
+
+
+def whole_document_bm25(index: kb.Index, queries: dict[str, str]) -> dict[str, dict[str, float]]:
+    tokenizer = SCHEMA.split("tokenize =")[1].split("\n")[0].strip()
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"CREATE VIRTUAL TABLE d USING fts5(doc_id UNINDEXED, title, body, tokenize = {tokenizer})")
+    conn.executemany("INSERT INTO d(doc_id, title, body) VALUES (?, ?, ?)",
+                     [(r[0], r[1], r[2]) for r in index.db.connection().execute("SELECT doc_id, title, text FROM documents")])
+    out: dict[str, dict[str, float]] = {}
+    for qid, text in queries.items():
+        match = fts_match_expression(text)
+        rows = [] if match is None else conn.execute(
+            f"SELECT doc_id, -bm25(d, 0, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[2]}) FROM d WHERE d MATCH ?", (match,))
+        out[qid] = {doc: float(score) for doc, score in rows}
+    return out
 
 
 def fuse(sig: Signals, qid: str, rule: str, depth: int, w: float, rrf_k: int = 60) -> list[str]:
@@ -103,6 +124,20 @@ def fuse(sig: Signals, qid: str, rule: str, depth: int, w: float, rrf_k: int = 6
         kk = minmax(kk) if rule == "doc-blend" else (kk / kk.max() if kk.max() > 0 else kk)
         s = w * dd + (1 - w) * kk
         return [names[i] for i in np.argsort(-s, kind="stable")]
+    elif rule == "doc-dense+doc-bm25":  # best chunk's cosine per document, BM25 of the whole document
+        best_d: dict[str, float] = defaultdict(lambda: -np.inf)
+        for doc, dv in zip(sig.doc_of, dense):
+            if dv > best_d[doc]:
+                best_d[doc] = dv
+        doc_kw = sig.doc_kw[qid]
+        top_docs_d = sorted(best_d, key=lambda n: -best_d[n])[:depth]
+        top_docs_k = sorted(doc_kw, key=lambda n: -doc_kw[n])[:depth]
+        names = list(dict.fromkeys(top_docs_d + top_docs_k))
+        dd = minmax(np.array([best_d[n] for n in names]))
+        kk = np.array([doc_kw.get(n, 0.0) for n in names])
+        kk = kk / kk.max() if kk.max() > 0 else kk
+        s = w * dd + (1 - w) * kk
+        return [names[i] for i in np.argsort(-s, kind="stable")]
     else:
         raise ValueError(rule)
     order = union[np.argsort(-score, kind="stable")]
@@ -114,6 +149,8 @@ def main() -> int:
     ap.add_argument("--beir", type=Path, required=True)
     ap.add_argument("--split", default="dev")
     ap.add_argument("--chunking", default=None, metavar="MAX:MIN:OVERLAP")
+    ap.add_argument("--rules", default="blend,blend-kw0,tmm,zscore,doc-blend,doc-tmm,doc-dense+doc-bm25,rrf")
+    ap.add_argument("--depths", default="50,100,200")
     args = ap.parse_args()
     settings = Settings.from_env()
     if args.chunking:
@@ -133,12 +170,15 @@ def main() -> int:
         return {**kw, **{k: round(v, 4) for k, v in means.items()}}
 
     print(json.dumps({"chunking": settings.chunking.as_dict(), "chunks": report.chunks}))
-    for depth in (50, 100, 200):
+    rules = args.rules.split(",")
+    for depth in (int(d) for d in args.depths.split(",")):
         for w in (0.4, 0.5, 0.6, 0.7):
-            for rule in ("blend", "blend-kw0", "tmm", "zscore", "doc-blend", "doc-tmm"):
-                print(json.dumps(run(rule=rule, depth=depth, w=w)), flush=True)
-        for k in (30, 60):
-            print(json.dumps(run(rule="rrf", depth=depth, w=0.5, rrf_k=k)), flush=True)
+            for rule in rules:
+                if rule != "rrf":
+                    print(json.dumps(run(rule=rule, depth=depth, w=w)), flush=True)
+        if "rrf" in rules:
+            for k in (30, 60):
+                print(json.dumps(run(rule="rrf", depth=depth, w=0.5, rrf_k=k)), flush=True)
     index.close()
     return 0
 

@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import kb  # noqa: E402
-from indexer.evaluate import build_beir_index, load_beir_qrels, load_beir_queries  # noqa: E402
+from indexer.evaluate import (  # noqa: E402
+    beir_cache_dir, build_beir_index, index_fingerprint, load_beir_corpus, load_beir_qrels, load_beir_queries,
+)
 from kb.config import ChunkSettings, Settings  # noqa: E402
 from kb.evaluate import evaluate_index  # noqa: E402
 from kb.search import BM25_WEIGHTS  # noqa: E402
@@ -50,6 +52,8 @@ def main() -> int:
     ap.add_argument("--measures", default="ndcg@10,mrr@10,recall@100")
     ap.add_argument("--grid", choices=("full", "modes"), default="full",
                     help="'modes': dense, keyword and the configured hybrid only")
+    ap.add_argument("--no-titles", action="store_true",
+                    help="index the documents without their titles (to measure what titles are worth)")
     ap.add_argument("--out", type=Path, default=None, help="write every result as JSON here")
     args = ap.parse_args()
     if args.split == "test":
@@ -65,7 +69,10 @@ def main() -> int:
     for chunking in chunkings:
         settings = dataclasses.replace(base, chunking=chunking)
         t0 = time.perf_counter()
-        index_dir, report = build_beir_index(args.beir, settings, embedder, progress=True)
+        if args.no_titles:
+            index_dir, report = build_without_titles(args.beir, settings, embedder)
+        else:
+            index_dir, report = build_beir_index(args.beir, settings, embedder, progress=True)
         print(f"# chunking {chunking.as_dict()}: {report.chunks} chunks, built/checked in "
               f"{time.perf_counter() - t0:.0f} s ({index_dir})", flush=True)
         index = kb.Index.open(index_dir, embedder, settings)
@@ -75,7 +82,8 @@ def main() -> int:
                 index.bm25_weights = config.get("bm25_weights", BM25_WEIGHTS)
                 t1 = time.perf_counter()
                 r = evaluate_index(index, queries, qrels, config["mode"], measures=measures)
-                row = {"chunking": chunking.as_dict(), "chunks": report.chunks, "mode": config["mode"],
+                row = {"chunking": chunking.as_dict(), "chunks": report.chunks, "titles": not args.no_titles,
+                       "mode": config["mode"],
                        **config["settings"], "bm25_weights": list(index.bm25_weights),
                        **{k: round(v, 4) for k, v in r.metrics.items()}, "queries": r.queries,
                        "seconds": round(time.perf_counter() - t1, 1)}
@@ -87,6 +95,14 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1))
     return 0
+
+
+def build_without_titles(folder: Path, settings: Settings, embedder) -> tuple[Path, kb.BuildReport]:
+    """The same corpus with every title blanked: neither embedded nor in the BM25 title column."""
+    docs = [dataclasses.replace(d, title="") for d in load_beir_corpus(folder)]
+    index_dir = beir_cache_dir(folder, embedder, settings).with_name(
+        f"{folder.resolve().name}-notitle-{index_fingerprint(embedder, settings)}")
+    return index_dir, kb.build_index(docs, index_dir, embedder, settings)
 
 
 def _grid(settings: Settings, grid: str) -> list[dict]:
