@@ -36,13 +36,18 @@ def text_fragment(text: str) -> str:
     return f"#:~:text={encode_term(start)},{encode_term(end)}"
 
 
-def source_link(url: str, quote_text: str) -> str:
-    """`url` with a text fragment for `quote_text` (any fragment already on the URL is replaced).
+def web_url(url: str) -> str:
+    """`url` if it is an http(s) address, else "" (show no link).
 
-    Only http(s) URLs are linked: a corpus page whose URL says `javascript:` or `data:` gets ""
-    (no link) rather than a link that runs code when an advisor clicks it.
+    Corpus and crawled pages are untrusted: a `javascript:` or `data:` URL in their metadata must
+    not become a link that runs code when an advisor clicks it.
     """
-    if urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
-        return ""
-    base = url.strip().split("#", 1)[0]
-    return base + text_fragment(quote_text)
+    url = (url or "").strip()
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else ""
+
+
+def source_link(url: str, quote_text: str) -> str:
+    """`url` with a text fragment for `quote_text` (any fragment already on the URL is replaced);
+    "" for anything but an http(s) URL (`web_url`)."""
+    base = web_url(url).split("#", 1)[0]
+    return base + text_fragment(quote_text) if base else ""

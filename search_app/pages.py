@@ -9,7 +9,7 @@ from kb.documents import Hit
 from kb.facets import FacetValue, facet_counts
 from kb.highlight import Highlight, best_sentences
 from kb.talking_points import brief
-from kb.textfragment import source_link
+from kb.textfragment import source_link, web_url
 from kb.threshold import answerability, related_topics
 from search_app.params import BadParameter, SearchParams, search_params, talking_points_params
 from search_app.querylog_hook import log_search
@@ -22,6 +22,12 @@ bp = Blueprint("pages", __name__)
 def cited_source(url: str, quote: str) -> str:
     """The source URL with a text fragment, so the browser opens the original at the quote."""
     return source_link(url, quote)
+
+
+@bp.app_template_filter("web_url")
+def web_url_filter(url: str) -> str:
+    """Templates link corpus URLs through this: http(s) only, "" (no link) for anything else."""
+    return web_url(url)
 
 
 @dataclass(frozen=True)

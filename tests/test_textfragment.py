@@ -1,7 +1,7 @@
 """Text-fragment links (`#:~:text=`): the directive's syntax characters are percent-encoded."""
 from urllib.parse import unquote
 
-from kb.textfragment import encode_term, source_link, text_fragment
+from kb.textfragment import encode_term, source_link, text_fragment, web_url
 
 
 def test_reserved_characters_are_encoded():
@@ -21,4 +21,6 @@ def test_short_quotes_go_in_whole_and_long_ones_as_start_and_end():
 def test_source_link_replaces_a_fragment_and_refuses_non_http_urls():
     assert source_link("https://example.org/page#top", "A b c.") == "https://example.org/page#:~:text=A%20b%20c."
     assert source_link("javascript:alert(1)", "x") == "" and source_link("data:text/html,hi", "x") == ""
+    assert web_url(" JavaScript:alert(1)") == "" and web_url("vbscript:x") == "" and web_url("") == ""
+    assert web_url(" https://a.dk/x#y ") == "https://a.dk/x#y" and web_url("HTTP://a.dk") == "HTTP://a.dk"
     assert source_link("", "x") == ""

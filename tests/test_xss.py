@@ -5,7 +5,7 @@ import pytest
 from bs4 import BeautifulSoup
 from markupsafe import escape
 
-from tests.xss_probe import IMG, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
+from tests.xss_probe import IMG, JS_URL, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,10 @@ def test_the_probe_page_is_found_highlighted_and_quoted(probe_client):
     assert str(escape(PROBE_SENTENCE)) in points  # in the list and, escaped, in the Markdown textarea
     cited = pages["document-cited"].get_data(as_text=True)
     assert f'<mark id="cited" class="cited">{escape(PROBE_SENTENCE)}</mark>' in cited
+    # Non-web source URLs are listed as text, not linked (_assert_inert checks no such href exists).
+    sources = BeautifulSoup(cited, "html.parser").select("ul.sources li")
+    assert [li.get_text() for li in sources][1] == JS_URL and sources[1].find("a") is None
+    assert sources[0].find("a")["href"].startswith("https://example.org/source?")
 
 
 def test_api_bodies_carry_the_probe_as_plain_json_strings(probe_client):

@@ -18,6 +18,10 @@ PROBE_SENTENCE = (
 )
 
 
+# A crawled page's metadata may carry any URL; only http(s) ones may become links.
+JS_URL = "javascript:alert(3)"
+
+
 def probe_document() -> Document:
     b = BlockBuilder()
     b.heading(f"Zebra migration {SCRIPT}", 2)
@@ -30,7 +34,7 @@ def probe_document() -> Document:
         id="xss-probe", title=f"Zebra migration probe {SCRIPT} {IMG}",
         url="https://example.org/zebra?x=%22%3E%3Cimg%20src=x%20onerror=alert(2)%3E", source_type=f"probe{IMG}",
         text=b.text, blocks=tuple(b.blocks), organisation=f"Probe Park {SCRIPT}", as_of="2026-01-31",
-        sources=(f"https://example.org/source?{IMG}",), path="xss-probe.md",
+        sources=(f"https://example.org/source?{IMG}", JS_URL, f" data:text/html,{SCRIPT}"), path="xss-probe.md",
     )
 
 
