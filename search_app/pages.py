@@ -17,6 +17,8 @@ from search_app.views import current_index
 
 bp = Blueprint("pages", __name__)
 
+REFINE = "refine"  # query parameter on links that narrow the search already shown
+
 
 @bp.app_template_global()
 def cited_source(url: str, quote: str) -> str:
@@ -68,7 +70,8 @@ def search_page():
             context["error"] = exc.message
             return render_template("search.html", **context), 400
         response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
-        log_search("search", index, p.q, response)
+        if request.args.get(REFINE) != "1":  # a facet click narrows a logged search; it is not a new question
+            log_search("search", index, p.q, response)
         answer = answerability(index, p.q, p.filters)
         facets = facet_counts(index, p.q)
         highlights = best_sentences(index.embedder, p.q, [h.chunk for h in response.hits])
@@ -139,7 +142,9 @@ def _facet_links(p: SearchParams, field: str, values: list[FacetValue]) -> list[
 
 
 def _search_url(p: SearchParams, source_types: tuple[str, ...], organisations: tuple[str, ...]) -> str:
-    args: dict = {"q": p.q}
+    """A link that refines the current search (facet or clear-filters): marked so it is not logged
+    again — the query log counts questions asked, and popular queries would be inflated otherwise."""
+    args: dict = {"q": p.q, REFINE: "1"}
     if request.args.get("mode"):
         args["mode"] = p.mode
     if request.args.get("k"):

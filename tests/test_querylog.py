@@ -85,6 +85,26 @@ def test_filters_are_logged(logged):
     assert row.filters == {"source_type": ["registry"], "organisation": []}
 
 
+def test_a_facet_click_is_not_logged_as_a_new_question(logged):
+    """Narrowing a search by a facet (and clearing it again) shows the same question: one row."""
+    from bs4 import BeautifulSoup
+
+    app, qlog = logged
+    client = app.test_client()
+    page = client.get("/", query_string={"q": "patient data"})
+    facet = BeautifulSoup(page.get_data(as_text=True), "html.parser").select_one('a.facet-link[data-field="source_type"]')
+    narrowed = client.get(facet["href"])
+    assert narrowed.status_code == 200
+    links = BeautifulSoup(narrowed.get_data(as_text=True), "html.parser").find_all("a")
+    clear = next(a for a in links if a.get_text() in ("Clear filters", "Search without filters"))
+    assert client.get(clear["href"]).status_code == 200
+    assert client.get("/", query_string={"q": "patient data", "source_type": facet["data-value"]}).status_code == 200
+    logged_rows = rows(qlog)
+    assert [(r.query, r.filters["source_type"]) for r in logged_rows] == [
+        ("patient data", []), ("patient data", [facet["data-value"]]),  # typed, and a shared filtered link
+    ]
+
+
 def test_no_ip_address_or_client_detail_is_stored(logged):
     app, qlog = logged
     client = app.test_client()
