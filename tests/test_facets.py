@@ -58,7 +58,7 @@ def test_facets_on_the_page_link_to_filtered_results_and_stay_unfiltered(client,
         ("organisation", v.value) for v in facets.organisation
     ]
     field, value, url, active = next(link for link in links if link[1] == "registry")
-    assert not active and parse_qs(urlsplit(url).query) == {"q": [QUERY], "source_type": ["registry"]}
+    assert not active and parse_qs(urlsplit(url).query) == {"q": [QUERY], "refine": ["1"], "source_type": ["registry"]}
 
     filtered = client.get(url).get_data(as_text=True)
     tags = re.findall(r'<span class="tag">([^<]+)</span>', filtered)
@@ -66,7 +66,7 @@ def test_facets_on_the_page_link_to_filtered_results_and_stay_unfiltered(client,
     after = _facet_links(filtered)
     assert [(f, v) for f, v, _, _ in after] == [(f, v) for f, v, _, _ in links]  # counts from the unfiltered set
     _, _, back, active = next(link for link in after if link[1] == "registry")
-    assert active and parse_qs(urlsplit(back).query) == {"q": [QUERY]}  # clicking again removes the filter
+    assert active and parse_qs(urlsplit(back).query) == {"q": [QUERY], "refine": ["1"]}  # clicking again removes the filter
     assert "Clear filters" in filtered
 
 
