@@ -90,6 +90,12 @@ class Settings:
     query_log_retention_days: int = 90
     admin_token: str = ""
     rate_limit: str = ""  # e.g. "60/minute"; empty: no rate limit
+    # Where rate-limit counters live. memory:// is per process (W workers: up to W x the rate); a
+    # shared store such as redis://host:6379 makes the limit hold across workers and hosts.
+    rate_limit_storage: str = "memory://"
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (werkzeug
+    # ProxyFix). 0: use the connecting address, which behind a proxy is the proxy's for everyone.
+    trusted_proxies: int = 0
     max_request_bytes: int = 16_384
     reload_check_seconds: float = 1.0
 
@@ -124,6 +130,8 @@ class Settings:
             query_log_retention_days=_env_int("KB_QUERY_LOG_RETENTION_DAYS", d.query_log_retention_days),
             admin_token=os.environ.get("KB_ADMIN_TOKEN", d.admin_token),
             rate_limit=_env_str("KB_RATE_LIMIT", d.rate_limit),
+            rate_limit_storage=_env_str("KB_RATE_LIMIT_STORAGE", d.rate_limit_storage).strip(),
+            trusted_proxies=_env_int("KB_TRUSTED_PROXIES", d.trusted_proxies),
             max_request_bytes=_env_int("KB_MAX_REQUEST_BYTES", d.max_request_bytes),
             reload_check_seconds=_env_float("KB_RELOAD_CHECK_SECONDS", d.reload_check_seconds),
         )
@@ -156,6 +164,8 @@ ENV_VARS: tuple[str, ...] = (
     "KB_QUERY_LOG_RETENTION_DAYS",
     "KB_ADMIN_TOKEN",
     "KB_RATE_LIMIT",
+    "KB_RATE_LIMIT_STORAGE",
+    "KB_TRUSTED_PROXIES",
     "KB_MAX_REQUEST_BYTES",
     "KB_RELOAD_CHECK_SECONDS",
 )

@@ -10,9 +10,12 @@ What it does, and why each part lives here rather than in a view:
   refused with 413 even on routes that never read a body; an address longer than MAX_URL_BYTES
   gets 414; a query string that is not UTF-8 gets 400 instead of failing deep inside Werkzeug.
   All three use the usual error shape (JSON under /api/, a readable page elsewhere).
-- A per-client rate limit (Flask-Limiter, in-memory, keyed by the remote address) when
-  KB_RATE_LIMIT is set: one budget per client shared by every route except /healthz (probes) and
-  static files. The key lives only in the limiter's memory; the query log never sees it.
+- A per-client rate limit (Flask-Limiter, keyed by the client address) when KB_RATE_LIMIT is set:
+  one budget per client shared by every route except /healthz (probes) and static files. Counters
+  live in KB_RATE_LIMIT_STORAGE (per process by default); the query log never sees the address.
+- Behind KB_TRUSTED_PROXIES reverse proxies, the client address and scheme come from their
+  X-Forwarded-For/-Proto headers (werkzeug ProxyFix); never trusted by default, since any client
+  can send those headers.
 - Debug mode off in any app the factory builds, so `make serve` (gunicorn) can never expose the
   debugger or tracebacks, whatever FLASK_DEBUG says. Only the Flask CLI's own `--debug` switch
   (`flask run`, development) turns it back on, after the factory has returned.
@@ -27,6 +30,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb.config import Settings
 from search_app.errors import error_response
@@ -65,7 +69,11 @@ def register(app: Flask) -> None:
     app.before_request(check_request)
     app.after_request(add_security_headers)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
-    limiter = rate_limiter(app, settings.rate_limit)
+    if settings.trusted_proxies < 0:
+        raise ValueError(f"KB_TRUSTED_PROXIES must be 0 or more (got {settings.trusted_proxies}).")
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+    limiter = rate_limiter(app, settings.rate_limit, settings.rate_limit_storage)
     if limiter is not None:
         app.extensions["kb_rate_limiter"] = limiter
 
@@ -108,12 +116,12 @@ def _exempt_from_rate_limit() -> bool:
     return request.endpoint in RATE_LIMIT_EXEMPT_ENDPOINTS
 
 
-def rate_limiter(app: Flask, rate: str) -> Limiter | None:
+def rate_limiter(app: Flask, rate: str, storage_uri: str = "memory://") -> Limiter | None:
     """A Flask-Limiter for `rate` (e.g. "60/minute", or "10/second;300/hour"); None when empty.
 
-    In-memory storage: each process counts on its own, so with W gunicorn workers a client may get
-    up to W times the rate. Behind a reverse proxy every client shares the proxy's address unless
-    the proxy's X-Forwarded-For is trusted (werkzeug ProxyFix), which this app does not do.
+    With memory:// storage each process counts on its own, so with W gunicorn workers a client may
+    get up to W times the rate; a shared store (KB_RATE_LIMIT_STORAGE=redis://...) fixes that.
+    Behind a reverse proxy every client shares the proxy's address unless KB_TRUSTED_PROXIES is set.
     """
     rate = (rate or "").strip()
     if not rate:
@@ -122,12 +130,17 @@ def rate_limiter(app: Flask, rate: str) -> Limiter | None:
         limits.parse_many(rate)
     except ValueError as exc:
         raise ValueError(f"KB_RATE_LIMIT={rate!r} is not a rate such as '60/minute' or '10/second;300/hour' ({exc}).") from exc
+    try:
+        limits.storage.storage_from_string(storage_uri)
+    except Exception as exc:  # unknown scheme, or the scheme's client library is not installed
+        raise ValueError(f"KB_RATE_LIMIT_STORAGE={storage_uri!r} cannot be used: {exc}. "
+                         f"Use memory:// or a limits storage URI such as redis://host:6379.") from exc
     return Limiter(
         get_remote_address,
         app=app,
         application_limits=[rate],
         application_limits_exempt_when=_exempt_from_rate_limit,
-        storage_uri="memory://",
+        storage_uri=storage_uri,
         strategy="moving-window",
         headers_enabled=True,
         key_prefix="kb",

@@ -101,6 +101,28 @@ def test_rate_limit_per_client_with_429_json_and_exempt_health(settings, corpus_
 def test_a_malformed_rate_limit_stops_the_app_at_start(settings, corpus_index_dir, embedder):
     with pytest.raises(ValueError, match="KB_RATE_LIMIT"):
         _app(settings, corpus_index_dir, embedder, rate_limit="lots per minute")
+    with pytest.raises(ValueError, match="KB_RATE_LIMIT_STORAGE='nosuch://x'"):
+        _app(settings, corpus_index_dir, embedder, rate_limit="3/minute", rate_limit_storage="nosuch://x")
+    with pytest.raises(ValueError, match="KB_TRUSTED_PROXIES"):
+        _app(settings, corpus_index_dir, embedder, trusted_proxies=-1)
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(settings, corpus_index_dir, embedder, trusted_proxies):
+    """Behind one trusted proxy each forwarded client has its own budget; without the setting a
+    client cannot escape its budget by sending X-Forwarded-For itself."""
+    app = _app(settings, corpus_index_dir, embedder, rate_limit="2/minute", trusted_proxies=trusted_proxies)
+    client = app.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+
+    def get(forwarded_for: str) -> int:
+        return client.get("/api/documents/medcom", environ_base=proxy,
+                          headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    first = [get("203.0.113.1") for _ in range(3)]
+    second = get("203.0.113.2")
+    assert first == [200, 200, 429]
+    assert second == (200 if trusted_proxies else 429)
 
 
 def test_the_client_address_never_reaches_the_query_log(settings, corpus_index_dir, embedder, tmp_path):
