@@ -25,6 +25,7 @@ from kb.build import BuildReport, _settings_fingerprint  # the build's notion of
 from kb.config import PROJECT_ROOT, Settings
 from kb.documents import BlockBuilder, Document
 from kb.evaluate import DEFAULT_MEASURES, EvalReport, Qrels, qrels_from_pairs
+from kb.jsonl import jsonl_records
 from kb.search import FUSIONS, MODES
 
 BEIR_SOURCE_TYPE = "benchmark"
@@ -42,19 +43,11 @@ class EvalDataError(ValueError):
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
-    if not path.is_file():
-        raise EvalDataError(f"{path} is missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/).")
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise EvalDataError(f"{path}:{n}: not a JSON object ({exc}).") from exc
-            if not isinstance(record, dict) or "_id" not in record:
-                raise EvalDataError(f"{path}:{n}: a record needs an '_id'.")
-            yield record
+    missing = f"{path} is missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/)."
+    for n, record in jsonl_records(path, EvalDataError, missing):
+        if not isinstance(record, dict) or "_id" not in record:
+            raise EvalDataError(f"{path}:{n}: a record needs an '_id'.")
+        yield record
 
 
 def beir_document(record: dict, dataset: str) -> Document | None:
@@ -123,25 +116,19 @@ def beir_cache_dir(folder: Path, embedder, settings: Settings, root: Path = DEFA
 def load_questions(path: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """tests/eval/questions.jsonl: {"id", "question", "doc_ids", "answer"}; each listed document
     answers the question (relevance 1)."""
-    if not path.is_file():
-        raise EvalDataError(f"{path} is missing.")
     queries: dict[str, str] = {}
     pairs = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                qid, text, doc_ids = str(record["id"]), str(record["question"]), list(record["doc_ids"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise EvalDataError(f"{path}:{n}: needs 'id', 'question' and a list 'doc_ids' ({exc}).") from exc
-            if qid in queries:
-                raise EvalDataError(f"{path}:{n}: question id {qid!r} repeats.")
-            if not doc_ids:
-                raise EvalDataError(f"{path}:{n}: question {qid!r} names no document.")
-            queries[qid] = text
-            pairs += [(qid, str(d), 1) for d in doc_ids]
+    for n, record in jsonl_records(path, EvalDataError):
+        try:
+            qid, text, doc_ids = str(record["id"]), str(record["question"]), list(record["doc_ids"])
+        except (KeyError, TypeError) as exc:
+            raise EvalDataError(f"{path}:{n}: needs 'id', 'question' and a list 'doc_ids' ({exc}).") from exc
+        if qid in queries:
+            raise EvalDataError(f"{path}:{n}: question id {qid!r} repeats.")
+        if not doc_ids:
+            raise EvalDataError(f"{path}:{n}: question {qid!r} names no document.")
+        queries[qid] = text
+        pairs += [(qid, str(d), 1) for d in doc_ids]
     return queries, qrels_from_pairs(pairs)
 
 

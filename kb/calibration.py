@@ -28,7 +28,6 @@ search page's no-match state, facets, talking points, the coverage report and th
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 import weakref
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from kb.jsonl import jsonl_records
 
 if TYPE_CHECKING:  # kb.search does not import this module; keep the run-time graph one-way
     from kb.search import Index
@@ -232,17 +233,7 @@ def summary(scores: Sequence[float]) -> dict:
 def load_questions(path: Path) -> list[str]:
     """The `question` field of each JSON line (blank lines ignored)."""
     questions = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise CalibrationError(f"No question file at {path}.") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise CalibrationError(f"{path}:{n}: not valid JSON ({exc}).") from exc
+    for n, item in jsonl_records(Path(path), CalibrationError, missing=f"No question file at {path}."):
         question = item.get("question") if isinstance(item, dict) else None
         if not isinstance(question, str) or not question.strip():
             raise CalibrationError(f"{path}:{n}: every line needs a non-empty \"question\".")
