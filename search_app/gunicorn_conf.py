@@ -21,8 +21,8 @@ bind = os.environ.get("KB_BIND", "127.0.0.1:5000")
 # connections do not split evenly, and a worker with more connections than threads queues them);
 # 1 worker x 4 threads with 2 PyTorch threads 54-63/s, p95 153-193 ms (one process serialises
 # the model calls and the Python around them on one interpreter lock). Memory: one model copy,
-# ~0.7 GB, per worker.
-workers = int(os.environ.get("KB_WORKERS", CORES))
+# ~0.7 GB, per worker: at most 4 by default, so a many-core host does not load a model per core.
+workers = int(os.environ.get("KB_WORKERS", min(CORES, 4)))
 threads = int(os.environ.get("KB_THREADS", 8))
 worker_class = "gthread"
 timeout = int(os.environ.get("KB_WORKER_TIMEOUT", 60))
