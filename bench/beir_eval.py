@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import kb  # noqa: E402
 from indexer.evaluate import evaluate_beir  # noqa: E402
-from kb.config import Settings  # noqa: E402
-from kb.search import FUSIONS  # noqa: E402
+from kb.core.settings import Settings  # noqa: E402
+from kb.search.index import FUSIONS  # noqa: E402
 
 
 def machine() -> str:

@@ -1,6 +1,6 @@
 """Keyword backends side by side on a development split: SQLite FTS5 (what the product uses) vs bm25s.
 
-Both are scored per document (best chunk) with `kb.evaluate`, on the chunks of an index built by
+Both are scored per document (best chunk) with `kb.eval.metrics`, on the chunks of an index built by
 `kb.build_index`, so the only thing that differs is the keyword engine. Each is also run on whole
 documents, to separate the engine from the effect of chunking on BM25.
 
@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 import kb  # noqa: E402
 from indexer.evaluate import build_beir_index, load_beir_corpus, load_beir_qrels, load_beir_queries  # noqa: E402
-from kb.config import Settings  # noqa: E402
-from kb.evaluate import judged_queries, score_rankings  # noqa: E402
-from kb.keyword import fts_match_expression  # noqa: E402
-from kb.search import BM25_WEIGHTS  # noqa: E402
-from kb.store import SCHEMA  # noqa: E402
+from kb.core.settings import Settings  # noqa: E402
+from kb.eval.metrics import judged_queries, score_rankings  # noqa: E402
+from kb.search.keyword import fts_match_expression  # noqa: E402
+from kb.search.index import BM25_WEIGHTS  # noqa: E402
+from kb.index.layout import SCHEMA  # noqa: E402
 
 MEASURES = ("ndcg@10", "mrr@10", "recall@100")
 

@@ -3,7 +3,7 @@
 For every query the script takes, once, the exact cosine of every chunk and the BM25 of every
 matching chunk (the same FTS5 query and column weights as `Index._keyword`), then replays
 candidate selection (top `depth` of each signal, union) and several fusion rules in numpy. It is a
-study tool for choosing what `kb.search` should do; the chosen rule is then measured end to end
+study tool for choosing what `kb.search.index` should do; the chosen rule is then measured end to end
 with `python -m indexer eval` (which goes through `Index.search`).
 
     .venv/bin/python bench/fusion_study.py --beir ../shared/benchmarks/nfcorpus --split dev
@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 import kb  # noqa: E402
 from indexer.evaluate import build_beir_index, load_beir_qrels, load_beir_queries  # noqa: E402
-from kb.config import ChunkSettings, Settings  # noqa: E402
-from kb.evaluate import judged_queries, score_rankings  # noqa: E402
-from kb.keyword import fts_match_expression  # noqa: E402
-from kb.search import BM25_WEIGHTS  # noqa: E402
-from kb.store import SCHEMA  # noqa: E402
+from kb.core.settings import ChunkSettings, Settings  # noqa: E402
+from kb.eval.metrics import judged_queries, score_rankings  # noqa: E402
+from kb.search.keyword import fts_match_expression  # noqa: E402
+from kb.search.index import BM25_WEIGHTS  # noqa: E402
+from kb.index.layout import SCHEMA  # noqa: E402
 
 MEASURES = ("ndcg@10", "mrr@10")
 

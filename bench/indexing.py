@@ -24,7 +24,7 @@ from common import emit, machine  # noqa: I001  (sets sys.path)
 
 import kb  # noqa: E402
 from indexer.evaluate import beir_document, load_beir_corpus  # noqa: E402
-from kb.chunking import chunk_document, embedding_text  # noqa: E402
+from kb.ingest.chunking import chunk_document, embedding_text  # noqa: E402
 
 
 class CountingEmbedder:

@@ -34,7 +34,7 @@ import faiss  # noqa: E402
 import kb  # noqa: E402
 from gunicorn_server import Client, gunicorn, server_config, server_description  # noqa: E402
 from indexer.loaders import load_corpus  # noqa: E402
-from kb.store import VECTORS  # noqa: E402
+from kb.index.layout import VECTORS  # noqa: E402
 
 LAYERS = ("bare", "kb dense", "kb hybrid", "http dense", "http hybrid")
 

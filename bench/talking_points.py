@@ -4,12 +4,12 @@
                                             [--repeat 2] [--out var/bench/talking_points.json]
 
 Builds (or reuses) an index of the corpus in a temporary folder, then for every topic in turn:
-  talking points cold   kb.talking_points.brief(index, topic) with an empty sentence cache, so
+  talking points cold   kb.insight.talking_points.brief(index, topic) with an empty sentence cache, so
                         every candidate sentence is encoded (one batched model call)
   talking points warm   the same call again: sentences come from the cache
-  highlight cold/warm   kb.highlight.best_sentences for the top-10 hybrid hits
-  facets                kb.facets.facet_counts (one hybrid search at depth 50, vectors cached)
-  answerability         kb.threshold.answerability (dense top-1 + background)
+  highlight cold/warm   kb.insight.highlight.best_sentences for the top-10 hybrid hits
+  facets                kb.insight.facets.facet_counts (one hybrid search at depth 50, vectors cached)
+  answerability         kb.answer.signal.answerability (dense top-1 + background)
 The query-embedding cache stays on (the page encodes each query once and reuses it); the numbers
 are what a request adds on top of `Index.search`.
 """
@@ -26,11 +26,11 @@ import yaml  # noqa: E402
 
 import kb  # noqa: E402
 from indexer.loaders import load_corpus  # noqa: E402
-from kb.facets import facet_counts  # noqa: E402
-from kb.highlight import best_sentences  # noqa: E402
-from kb.sentence_vectors import SentenceVectorCache  # noqa: E402
-from kb.talking_points import brief  # noqa: E402
-from kb.threshold import answerability  # noqa: E402
+from kb.insight.facets import facet_counts  # noqa: E402
+from kb.insight.highlight import best_sentences  # noqa: E402
+from kb.insight.sentence_vectors import SentenceVectorCache  # noqa: E402
+from kb.insight.talking_points import brief  # noqa: E402
+from kb.answer.signal import answerability  # noqa: E402
 
 
 def _ms(fn) -> tuple[float, object]:

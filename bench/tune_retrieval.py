@@ -1,7 +1,7 @@
 """Choose retrieval parameters on a development split (NFCorpus dev), never on a test split.
 
 For each chunker setting given, the BEIR corpus is built (or found cached) with the product's
-`kb.build_index`, then every configuration in the grid is scored with `kb.evaluate` through the
+`kb.build_index`, then every configuration in the grid is scored with `kb.eval.metrics` through the
 product's `Index.search`: dense and keyword alone, BM25 title weights, the min-max blend at several
 dense weights, reciprocal rank fusion at several k, and several candidate depths. One line per
 configuration, plus a JSON file with every figure (for docs/RETRIEVAL.md).
@@ -28,9 +28,9 @@ import kb  # noqa: E402
 from indexer.evaluate import (  # noqa: E402
     beir_cache_dir, build_beir_index, index_fingerprint, load_beir_corpus, load_beir_qrels, load_beir_queries,
 )
-from kb.config import ChunkSettings, Settings  # noqa: E402
-from kb.evaluate import evaluate_index  # noqa: E402
-from kb.search import BM25_WEIGHTS  # noqa: E402
+from kb.core.settings import ChunkSettings, Settings  # noqa: E402
+from kb.eval.metrics import evaluate_index  # noqa: E402
+from kb.search.index import BM25_WEIGHTS  # noqa: E402
 
 BLEND_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RRF_KS = (10, 30, 60, 100)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kb.config import PROJECT_ROOT, Settings
+from kb.core.settings import PROJECT_ROOT, Settings
 
 EXIT_USAGE = 2
 
@@ -58,7 +58,7 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
             bar = tqdm(total=total, unit="chunk", desc="encoding", file=sys.stderr)
         bar.update(done - bar.n)
 
-    from kb.calibration import calibration_for_build
+    from kb.answer.calibration import calibration_for_build
 
     fingerprint, post_build = "", None
     missing = [str(p) for p in (args.questions, args.offtopic) if not p.is_file()]
@@ -74,7 +74,7 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
         if bar is not None:
             bar.close()
     if post_build is not None and not report.unchanged:
-        from kb.store import IndexLayout, read_manifest
+        from kb.index.layout import IndexLayout, read_manifest
 
         cal = read_manifest(IndexLayout(args.index).version_dir(report.build_id)).get("answer_threshold", {})
         print(f"calibrated: answered at answer score >= {cal.get('margin')}, thin >= {cal.get('thin_margin')}; "
@@ -94,8 +94,8 @@ def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.search import resolve_version_dir
-    from kb.store import read_manifest, verify_checksums
+    from kb.search.index import resolve_version_dir
+    from kb.index.layout import read_manifest, verify_checksums
 
     version_dir = resolve_version_dir(args.index)
     manifest = read_manifest(version_dir)
@@ -173,9 +173,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from indexer.loaders import LoaderError
-    from kb.build import BuildError
-    from kb.embedding import ModelNotFoundError
-    from kb.store import IndexError_
+    from kb.build.pipeline import BuildError
+    from kb.models.sentence_transformer import ModelNotFoundError
+    from kb.index.layout import IndexError_
 
     try:
         settings = Settings.from_env()

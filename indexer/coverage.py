@@ -1,6 +1,6 @@
 """`python -m indexer coverage`: which topics the corpus covers, treats thinly, or misses.
 
-A thin shell over kb.coverage; `indexer.cli` discovers `add_subcommand`.
+A thin shell over kb.insight.coverage; `indexer.cli` discovers `add_subcommand`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from kb.config import Settings
+from kb.core.settings import Settings
 
 
 def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
@@ -32,7 +32,7 @@ def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import kb
-    from kb.coverage import TopicsFileError, coverage_report, load_topics
+    from kb.insight.coverage import TopicsFileError, coverage_report, load_topics
 
     try:
         topics = load_topics(args.topics)

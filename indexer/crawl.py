@@ -64,7 +64,7 @@ from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from kb.fsutil import atomic_write_bytes
+from kb.core.fsutil import atomic_write_bytes
 
 __all__ = [
     "CrawlSettings",

@@ -3,7 +3,7 @@
 A BEIR folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`) is turned into
 `kb.Document`s the way every loader makes them (through `kb.BlockBuilder`), built into an index
 with `kb.build_index` (the product's chunker, embedder and store) under a cache folder, and
-searched with `kb.Index.search`; `kb.evaluate` does the scoring. Nothing here is a second
+searched with `kb.Index.search`; `kb.eval.metrics` does the scoring. Nothing here is a second
 retrieval path, so a figure it prints is a figure the product earns.
 
 The cache folder is named after the dataset and everything that shapes the index (chunker
@@ -21,12 +21,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kb.build import BuildReport, _settings_fingerprint  # the build's notion of what shapes an index
-from kb.config import PROJECT_ROOT, Settings
-from kb.documents import BlockBuilder, Document
-from kb.evaluate import DEFAULT_MEASURES, EvalReport, Qrels, qrels_from_pairs
-from kb.jsonl import jsonl_records
-from kb.search import FUSIONS, MODES
+from kb.build.pipeline import BuildReport, _settings_fingerprint  # the build's notion of what shapes an index
+from kb.core.settings import PROJECT_ROOT, Settings
+from kb.core.records import BlockBuilder, Document
+from kb.eval.metrics import DEFAULT_MEASURES, EvalReport, Qrels, qrels_from_pairs
+from kb.core.jsonl import jsonl_records
+from kb.search.index import FUSIONS, MODES
 
 BEIR_SOURCE_TYPE = "benchmark"
 DEFAULT_CACHE_ROOT = PROJECT_ROOT / "var" / "beir-cache"
@@ -163,7 +163,7 @@ def evaluate_beir(
 ) -> EvalReport:
     """Build (or reuse) the index of a BEIR folder and evaluate one split of its queries."""
     import kb
-    from kb.evaluate import evaluate_index
+    from kb.eval.metrics import evaluate_index
 
     t0 = time.perf_counter()
     folder = Path(folder)
@@ -200,7 +200,7 @@ def evaluate_questions(
 ) -> EvalReport:
     """Evaluate our own question set against an existing index of the corpus."""
     import kb
-    from kb.evaluate import evaluate_index
+    from kb.eval.metrics import evaluate_index
 
     queries, qrels = load_questions(Path(questions))
     index = kb.Index.open(index_dir, embedder, settings)

@@ -18,7 +18,7 @@ import yaml
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from markdown_it import MarkdownIt
 
-from kb.documents import BlockBuilder, Document
+from kb.core.records import BlockBuilder, Document
 
 SOURCE_TYPES = ("promo", "cluster", "agency", "portal", "registry", "biobank", "programme", "research-access")
 REQUIRED_FRONT_MATTER = ("title", "url", "source_type")

@@ -20,7 +20,7 @@ How each part of a document survives the round trip:
   top", an external script, a sources sidebar, footer) is real-world clutter the loader must remove.
 
 Nothing here is inline script or style (the site works under a strict CSP). Pages are written with
-`kb.fsutil.atomic_write_text`; the folder is not emptied first, so render into a fresh folder.
+`kb.core.fsutil.atomic_write_text`; the folder is not emptied first, so render into a fresh folder.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from kb.documents import Document
-from kb.fsutil import atomic_write_text
+from kb.core.records import Document
+from kb.core.fsutil import atomic_write_text
 
 SITE_NAME = "Denmark Digital Health KB"
 START_PAGE = "index.html"

@@ -9,16 +9,16 @@ over it::
 
 `kb` imports no web code and knows nothing about where documents come from.
 """
-from kb.build import BuildError, BuildReport, build_index
-from kb.config import ChunkSettings, Settings
-from kb.documents import Block, BlockBuilder, Chunk, Citation, Document, Hit
-from kb.embedding import Embedder, ModelNotFoundError, load_embedder
-from kb.search import MODES, Filters, Index, SearchResponse, search
-from kb.store import IndexCorruptError, IndexError_ as IndexProblem, IndexMismatchError, IndexNotFoundError
+from kb.build.pipeline import BuildError, BuildReport, build_index
+from kb.core.settings import ChunkSettings, Settings
+from kb.core.records import Block, BlockBuilder, Chunk, Citation, Document, Hit
+from kb.models.sentence_transformer import Embedder, ModelNotFoundError, load_embedder
+from kb.search.index import MODES, Filters, Index, SearchResponse
+from kb.index.layout import IndexCorruptError, IndexError_ as IndexProblem, IndexMismatchError, IndexNotFoundError
 
 __all__ = [
     "Block", "BlockBuilder", "BuildError", "BuildReport", "Chunk", "ChunkSettings", "Citation", "Document",
     "Embedder", "Filters", "Hit", "Index", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError",
     "IndexProblem", "MODES", "ModelNotFoundError", "SearchResponse", "Settings", "build_index",
-    "load_embedder", "search",
+    "load_embedder",
 ]

@@ -7,8 +7,8 @@ after a person types the token into its form. Both are compared with `hmac.compa
 SameSite=Strict, limited to /admin and Secure over HTTPS; changing the token logs everyone out.
 Wrong or missing credentials: 401 (JSON for programs, the login form for browsers).
 
-Pages. /admin/coverage: kb.coverage over the topics file (corpus/topics.yaml in the corpus folder),
-a sorted table and an SVG bar chart. /admin/questions: kb.question_report over the query log.
+Pages. /admin/coverage: kb.insight.coverage over the topics file (corpus/topics.yaml in the corpus folder),
+a sorted table and an SVG bar chart. /admin/questions: kb.insight.question_report over the query log.
 Every table exports as CSV with `?format=csv` (and `&table=` on the questions page).
 """
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, jsonify, make_response, redirect, render_template,
                    request, url_for)
 
-from kb.calibration import AnswerThresholds, thresholds
-from kb.config import Settings
-from kb.coverage import CoverageReport, TopicsFileError, coverage_report, load_topics
-from kb.querylog import utc_now
-from kb.question_report import TABLES, QuestionReport, question_report
+from kb.answer.calibration import AnswerThresholds, thresholds
+from kb.core.settings import Settings
+from kb.insight.coverage import CoverageReport, TopicsFileError, coverage_report, load_topics
+from kb.insight.querylog import utc_now
+from kb.insight.question_report import TABLES, QuestionReport, question_report
 from search_app.charts import horizontal_bar_chart
 from search_app.params import choice_param, int_param
 from search_app.querylog_hook import query_log

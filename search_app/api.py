@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from kb.talking_points import brief
+from kb.insight.talking_points import brief
 from search_app.params import search_params, talking_points_params
 from search_app.querylog_hook import log_search
 from search_app.views import briefing_dict, current_index, live_index, search_dict

@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.store import IndexError_
+from kb.index.layout import IndexError_
 from search_app.params import BadParameter
 
 log = logging.getLogger(__name__)

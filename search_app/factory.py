@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from kb.config import Settings
-from kb.live import LiveIndex
+from kb.core.settings import Settings
+from kb.search.live import LiveIndex
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)
     app.extensions["kb_index"] = live
 
-    from kb.querylog import QueryLog
+    from kb.insight.querylog import QueryLog
     from search_app import admin, api, errors, pages, security
     from search_app.querylog_hook import EXTENSION as QUERY_LOG
 

@@ -5,7 +5,7 @@
 Each worker imports `search_app.wsgi`, which builds the app with WARM_UP: the model and the index
 are loaded once per worker and one search runs before the worker takes traffic. Requests are
 served from threads (gthread); queries that arrive together share one model call
-(`kb.embedding.QueryBatcher`). PyTorch's own thread pool is sized so that workers × PyTorch
+(`kb.models.sentence_transformer.QueryBatcher`). PyTorch's own thread pool is sized so that workers × PyTorch
 threads matches the cores: more threads than cores only adds switching (docs/BENCHMARKS.md).
 """
 import multiprocessing

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request, url_for
 
-from kb.documents import Hit
-from kb.facets import FacetValue, facet_counts
-from kb.highlight import Highlight, best_sentences
-from kb.talking_points import brief
-from kb.textfragment import source_link, web_url
-from kb.threshold import answerability, related_topics
+from kb.core.records import Hit
+from kb.insight.facets import FacetValue, facet_counts
+from kb.insight.highlight import Highlight, best_sentences
+from kb.insight.talking_points import brief
+from kb.insight.textfragment import source_link, web_url
+from kb.answer.signal import answerability, related_topics
 from search_app.params import BadParameter, SearchParams, search_params, talking_points_params
 from search_app.querylog_hook import log_search
 from search_app.views import current_index

@@ -6,7 +6,7 @@
 
 Called after the response is computed. Nothing about the client (address, headers, cookies) is
 read here or passed on; the row is built from the query and the results only. The answer score
-(kb.calibration) is computed on the log's writer thread, off the request path.
+(kb.answer.calibration) is computed on the log's writer thread, off the request path.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from functools import partial
 
 from flask import current_app
 
-from kb.calibration import answer_signal
-from kb.querylog import QueryLog, QueryRecord
-from kb.search import Filters, Index, SearchResponse
+from kb.answer.calibration import answer_signal
+from kb.insight.querylog import QueryLog, QueryRecord
+from kb.search.index import Filters, Index, SearchResponse
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _record(kind: str, index: Index, query: str, results, mode: str | None, filt
 
 
 def _with_answer_score(index: Index, query_vector, rec: QueryRecord) -> QueryRecord:
-    """Runs on the writer thread: how well the whole corpus answers the query (kb.calibration),
+    """Runs on the writer thread: how well the whole corpus answers the query (kb.answer.calibration),
     from the vector the search already computed when there is one."""
     signal = answer_signal(index, rec.query, query_vector)
     top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense

@@ -32,7 +32,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kb.config import Settings
+from kb.core.settings import Settings
 from search_app.errors import error_response
 from search_app.params import BadParameter
 

@@ -5,9 +5,9 @@ from dataclasses import asdict
 
 from flask import current_app, url_for
 
-from kb.documents import Hit
-from kb.live import LiveIndex
-from kb.search import Index, SearchResponse
+from kb.core.records import Hit
+from kb.search.live import LiveIndex
+from kb.search.index import Index, SearchResponse
 
 
 def live_index() -> LiveIndex:
@@ -49,7 +49,7 @@ def search_dict(response: SearchResponse) -> dict:
 
 
 def talking_point_dict(point) -> dict:
-    """A `kb.talking_points.TalkingPoint` as the API returns it; `text` == document text[start:end]."""
+    """A `kb.insight.talking_points.TalkingPoint` as the API returns it; `text` == document text[start:end]."""
     c = point.citation
     return {
         "text": point.text,

@@ -15,7 +15,7 @@ EVAL = ROOT / "tests" / "eval"
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory):
-    from kb.config import Settings
+    from kb.core.settings import Settings
 
     base = Settings()
     return Settings(
@@ -44,7 +44,7 @@ def corpus_docs():
 def corpus_index_dir(settings, embedder, corpus_docs) -> Path:
     """The real corpus, indexed once and calibrated like `make index` does; tests must treat it as read-only."""
     import kb
-    from kb.calibration import calibration_for_build
+    from kb.answer.calibration import calibration_for_build
 
     fingerprint, calibrate = calibration_for_build(EVAL / "questions.jsonl", EVAL / "offtopic.jsonl")
     kb.build_index(corpus_docs, settings.index_dir, embedder, settings, post_build=calibrate,
@@ -61,7 +61,7 @@ def corpus_index(corpus_index_dir, embedder, settings):
 
 @pytest.fixture(scope="session")
 def app(corpus_index_dir, embedder, settings):
-    from kb.live import LiveIndex
+    from kb.search.live import LiveIndex
     from search_app import create_app
 
     live = LiveIndex(corpus_index_dir, settings, embedder)

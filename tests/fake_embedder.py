@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from kb.chunking import approx_token_count
+from kb.ingest.chunking import approx_token_count
 
 
 class FakeEmbedder:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from kb.coverage import load_topics
-from kb.live import LiveIndex
+from kb.insight.coverage import load_topics
+from kb.search.live import LiveIndex
 from search_app import create_app
 from tests.conftest import CORPUS
 

@@ -100,7 +100,7 @@ def test_healthz(client, corpus_index):
 
 
 def test_missing_index_is_503_not_a_crash(tmp_path, settings, embedder):
-    from kb.live import LiveIndex
+    from kb.search.live import LiveIndex
     from search_app import create_app
 
     app = create_app({"TESTING": True, "SETTINGS": settings, "LIVE_INDEX": LiveIndex(tmp_path, settings, embedder)})

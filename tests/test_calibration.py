@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.cli import main as cli
-from kb.calibration import (
+from kb.answer.calibration import (
     CalibrationError,
     answer_signal,
     best_threshold,
@@ -17,7 +17,7 @@ from kb.calibration import (
     thin_threshold,
     thresholds,
 )
-from kb.search import Index
+from kb.search.index import Index
 from tests.conftest import CORPUS, EVAL
 
 

@@ -1,8 +1,8 @@
 """Chunks are exact spans of the document, follow its sections and never cut a sentence."""
-from kb.chunking import approx_token_count, chunk_document, embedding_text
-from kb.config import ChunkSettings
-from kb.documents import BlockBuilder, Document
-from kb.sentences import sentence_spans
+from kb.ingest.chunking import approx_token_count, chunk_document, embedding_text
+from kb.core.settings import ChunkSettings
+from kb.core.records import BlockBuilder, Document
+from kb.ingest.sentences import sentence_spans
 
 
 def make_doc(builder: BlockBuilder, doc_id: str = "d") -> Document:

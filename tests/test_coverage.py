@@ -6,7 +6,7 @@ import json
 import pytest
 
 from indexer.cli import main as cli
-from kb.coverage import TopicsFileError, coverage_report, load_topics
+from kb.insight.coverage import TopicsFileError, coverage_report, load_topics
 from tests.conftest import CORPUS, EVAL
 
 TOPICS = EVAL / "coverage_topics.yaml"

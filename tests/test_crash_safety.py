@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import kb
-from kb.build import CHECKPOINTS, KILL_AT_ENV
-from kb.store import IndexLayout
+from kb.build.pipeline import CHECKPOINTS, KILL_AT_ENV
+from kb.index.layout import IndexLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("civil-registration-system.md", "national-patient-registry.md", "medcom.md")

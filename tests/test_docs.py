@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from indexer.cli import build_parser
-from kb.config import ENV_VARS, Settings
+from kb.core.settings import ENV_VARS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ import pytest
 
 from indexer.cli import main
 from indexer.evaluate import load_beir_corpus, load_beir_qrels, load_questions
-from kb.evaluate import rank_documents, score_rankings
+from kb.eval.metrics import rank_documents, score_rankings
 
 
 def _filler(i: int) -> str:

@@ -5,8 +5,8 @@ import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-from kb.facets import FACET_DEPTH, facet_counts
-from kb.threshold import answer_threshold, touch_threshold
+from kb.insight.facets import FACET_DEPTH, facet_counts
+from kb.answer.signal import answer_threshold, touch_threshold
 
 QUERY = "registry data for research"
 

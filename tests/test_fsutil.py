@@ -1,5 +1,5 @@
 """Atomic writes: a failed write leaves the old file and no temp files behind."""
-import kb.fsutil as fsutil
+import kb.core.fsutil as fsutil
 import pytest
 
 

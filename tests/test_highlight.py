@@ -5,10 +5,10 @@ import re
 
 from markupsafe import escape
 
-from kb.documents import Chunk
-from kb.highlight import best_sentences
-from kb.sentence_vectors import SentenceVectorCache
-from kb.sentences import sentence_spans
+from kb.core.records import Chunk
+from kb.insight.highlight import best_sentences
+from kb.insight.sentence_vectors import SentenceVectorCache
+from kb.ingest.sentences import sentence_spans
 from tests.test_talking_points import CountingEmbedder
 
 CPR_QUESTION = "When was the Danish personal identification number introduced?"

@@ -22,9 +22,9 @@ from urllib.parse import quote
 import pytest
 from bs4 import BeautifulSoup
 
-from kb.config import Settings
-from kb.live import LiveIndex
-from kb.store import verify_checksums
+from kb.core.settings import Settings
+from kb.search.live import LiveIndex
+from kb.index.layout import verify_checksums
 from search_app import create_app
 from search_app.security import MAX_URL_BYTES, SECURITY_HEADERS
 

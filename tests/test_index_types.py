@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kb
-from kb.store import IndexLayout, build_faiss_index, configure_search, ivf_nlist_for, search_parameters
+from kb.index.layout import IndexLayout, build_faiss_index, configure_search, ivf_nlist_for, search_parameters
 from tests.fake_embedder import FakeEmbedder
 
 

@@ -1,7 +1,7 @@
 """The one JSONL reader behind the question sets and BEIR folders: line numbers, caller's error type."""
 import pytest
 
-from kb.jsonl import jsonl_records
+from kb.core.jsonl import jsonl_records
 
 
 class DataError(Exception):

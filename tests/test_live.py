@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 import kb
-from kb.live import LiveIndex
-from kb.store import VECTORS, IndexLayout
+from kb.search.live import LiveIndex
+from kb.index.layout import VECTORS, IndexLayout
 from search_app import create_app
 from tests.fake_embedder import FakeEmbedder
 
@@ -126,14 +126,14 @@ def test_one_slow_reload_does_not_hold_up_other_requests(fast_settings, corpus_d
     time.sleep(RELOAD * 1.5)
 
     opening, release = threading.Event(), threading.Event()
-    real_open = kb.live.Index.open
+    real_open = kb.search.live.Index.open
 
     def slow_open(*args, **kwargs):
         opening.set()
         assert release.wait(timeout=30)
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(kb.live.Index, "open", slow_open)
+    monkeypatch.setattr(kb.search.live.Index, "open", slow_open)
     reloader = threading.Thread(target=live.get)
     reloader.start()
     try:

@@ -22,9 +22,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 import kb
 from indexer.loaders import load_corpus
-from kb.embedding import Embedder
-from kb.live import LiveIndex
-from kb.store import DATABASE, IndexLayout
+from kb.models.sentence_transformer import Embedder
+from kb.search.live import LiveIndex
+from kb.index.layout import DATABASE, IndexLayout
 from search_app import create_app
 from tests.conftest import CORPUS
 

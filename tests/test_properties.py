@@ -2,10 +2,10 @@
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from indexer.loaders import LoaderError, load_html, markdown_blocks, text_blocks
-from kb.chunking import chunk_document
-from kb.config import ChunkSettings
-from kb.documents import BlockBuilder, Document
-from kb.sentences import sentence_spans
+from kb.ingest.chunking import chunk_document
+from kb.core.settings import ChunkSettings
+from kb.core.records import BlockBuilder, Document
+from kb.ingest.sentences import sentence_spans
 
 WORDS = st.sampled_from(
     ["Denmark", "registry", "data", "1968", "e.g.", "Dr.", "CPR", "sundhed.dk", "æøå", "—", "(LPR)", "is", "a",

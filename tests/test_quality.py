@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.evaluate import evaluate_index, rank_documents
+from kb.eval.metrics import evaluate_index, rank_documents
 
 QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
 RECORDS = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kb.calibration import answer_signal
-from kb.live import LiveIndex
-from kb.querylog import QueryLog, QueryRecord, iso
+from kb.answer.calibration import answer_signal
+from kb.search.live import LiveIndex
+from kb.insight.querylog import QueryLog, QueryRecord, iso
 from search_app import create_app
 
 CPR = "When was the Danish personal identification number introduced?"
@@ -185,7 +185,7 @@ def test_an_unwritable_log_does_not_fail_the_search(tmp_path, settings, embedder
     app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=True,
                    query_log_path=blocker / "querylog.sqlite")
     qlog = app.extensions["kb_query_log"]
-    with caplog.at_level(logging.ERROR, logger="kb.querylog"):
+    with caplog.at_level(logging.ERROR, logger="kb.insight.querylog"):
         r = app.test_client().get("/api/search", query_string={"q": CPR})
         assert r.status_code == 200 and len(r.get_json()["results"]) == 10
         assert qlog.flush()
@@ -206,7 +206,7 @@ def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, embedder
     s = replace(settings, query_log_enabled=True)
     app = create_app({"TESTING": True, "SETTINGS": s, "QUERY_LOG": qlog,
                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
-    with caplog.at_level(logging.ERROR, logger="kb.querylog"):
+    with caplog.at_level(logging.ERROR, logger="kb.insight.querylog"):
         r = app.test_client().get("/", query_string={"q": CPR})
         assert r.status_code == 200 and b"civil-registration-system" in r.data
         assert qlog.flush()

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from kb.keyword import fts_match_expression, query_terms
-from kb.search import Filters
+from kb.search.keyword import fts_match_expression, query_terms
+from kb.search.index import Filters
 
-search_module = importlib.import_module("kb.search")  # the module; `kb.search` is also a function
+search_module = importlib.import_module("kb.search.index")  # the module; `kb.search.index` is also a function
 
 
 def _docs(response) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from kb.live import LiveIndex
+from kb.search.live import LiveIndex
 from search_app import create_app
 from search_app.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from tests.conftest import ROOT

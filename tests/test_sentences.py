@@ -1,4 +1,4 @@
-from kb.sentences import sentence_spans
+from kb.ingest.sentences import sentence_spans
 
 
 def split(text):

@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
-from kb.sentence_vectors import SentenceVectorCache
-from kb.sentences import sentence_spans
-from kb.talking_points import (
+from kb.insight.sentence_vectors import SentenceVectorCache
+from kb.ingest.sentences import sentence_spans
+from kb.insight.talking_points import (
     DUPLICATE_COSINE,
     brief,
     is_self_contained,
@@ -94,7 +94,7 @@ def test_n_controls_the_count_and_is_bounded(corpus_index):
 
 
 def test_filters_restrict_the_sources(corpus_index):
-    from kb.search import Filters
+    from kb.search.index import Filters
 
     points = talking_points(corpus_index, TOPIC, 5, filters=Filters(source_types=("registry",)))
     assert points and {corpus_index.documents[p.citation.doc_id].source_type for p in points} == {"registry"}
@@ -141,7 +141,7 @@ def test_definite_back_references_to_the_title():
 
 
 def test_unit_start_follows_chains_and_stops_at_paragraphs():
-    from kb.talking_points import _unit_start
+    from kb.insight.talking_points import _unit_start
 
     text = ("The Zebra Registry was set up in 1950 to count zebras. It was the first of its kind. "
             "This made the park famous.\n\nThey also count giraffes on some days.\n\n"
@@ -160,7 +160,7 @@ def test_unit_start_follows_chains_and_stops_at_paragraphs():
 def test_a_leaning_sentence_is_joined_to_the_one_before(tmp_path, settings):
     """Span logic on a tiny index; the fake embedder is enough because relevance is not tested."""
     import kb
-    from kb.documents import BlockBuilder, Document
+    from kb.core.records import BlockBuilder, Document
     from tests.fake_embedder import FakeEmbedder
 
     b = BlockBuilder()

@@ -1,7 +1,7 @@
 """Text-fragment links (`#:~:text=`): the directive's syntax characters are percent-encoded."""
 from urllib.parse import unquote
 
-from kb.textfragment import encode_term, source_link, text_fragment, web_url
+from kb.insight.textfragment import encode_term, source_link, text_fragment, web_url
 
 
 def test_reserved_characters_are_encoded():

@@ -1,6 +1,6 @@
 """Serving processes warm the sentence cache, so the first highlight or talking point is not slow."""
-from kb.highlight import best_sentences
-from kb.sentence_vectors import SentenceVectorCache, warm_sentences
+from kb.insight.highlight import best_sentences
+from kb.insight.sentence_vectors import SentenceVectorCache, warm_sentences
 from tests.fake_embedder import CountingEmbedder
 
 

@@ -10,7 +10,7 @@ from tests.xss_probe import IMG, JS_URL, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, bu
 
 @pytest.fixture(scope="module")
 def probe_client(tmp_path_factory, corpus_index_dir, corpus_docs, embedder, settings):
-    from kb.live import LiveIndex
+    from kb.search.live import LiveIndex
     from search_app import create_app
 
     root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, embedder, settings)

@@ -71,7 +71,7 @@ def server(app):
 
 @pytest.fixture(scope="module")
 def probe_server(tmp_path_factory, corpus_index_dir, corpus_docs, embedder, settings):
-    from kb.live import LiveIndex
+    from kb.search.live import LiveIndex
     from search_app import create_app
 
     root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, embedder, settings)

@@ -19,11 +19,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from kb.config import Settings
-from kb.documents import Chunk, Citation, Document, Hit
-from kb.embedding import Embedder, load_embedder
-from kb.keyword import fts_match_expression
-from kb.store import (
+from kb.core.settings import Settings
+from kb.core.records import Chunk, Citation, Document, Hit
+from kb.models.sentence_transformer import Embedder, load_embedder
+from kb.search.keyword import fts_match_expression
+from kb.index.layout import (
     DATABASE,
     EMBEDDINGS,
     MANIFEST,
@@ -387,16 +387,3 @@ def _minmax(scores: dict[int, float]) -> dict[int, float]:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 2)
-
-
-_default_lock = threading.Lock()
-_default_index: Index | None = None
-
-
-def search(query: str, k: int = 10, mode: str | None = None, filters: Filters | None = None) -> SearchResponse:
-    """Search the configured index (KB_INDEX_DIR) — the one-line entry point for scripts."""
-    global _default_index
-    with _default_lock:
-        if _default_index is None:
-            _default_index = Index.open()
-    return _default_index.search(query, k=k, mode=mode, filters=filters)

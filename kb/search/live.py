@@ -11,10 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-from kb.config import Settings
-from kb.embedding import Embedder, load_embedder
-from kb.search import Index, resolve_version_dir
-from kb.store import MANIFEST, IndexError_, IndexLayout
+from kb.core.settings import Settings
+from kb.models.sentence_transformer import Embedder, load_embedder
+from kb.search.index import Index, resolve_version_dir
+from kb.index.layout import MANIFEST, IndexError_, IndexLayout
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class LiveIndex:
     def warm_up(self) -> None:
         """Load the model and index, run one query and encode the index's sentences (highlights,
         talking points), so the first real requests are not slow."""
-        from kb.sentence_vectors import warm_sentences
+        from kb.insight.sentence_vectors import warm_sentences
 
         index = self.get()
         index.search("warm up", k=1)

@@ -2,7 +2,7 @@
 
 Definition (documented in the README): a document counts for a query when at least one of its
 passages is among the top `FACET_DEPTH` candidates of an *unfiltered* hybrid search AND that
-passage's cosine with the query reaches the query's "thin" cut (kb.threshold.touch_threshold:
+passage's cosine with the query reaches the query's "thin" cut (kb.answer.signal.touch_threshold:
 its background cosine plus the calibrated thin margin — the passage at least touches the
 subject). Counts are of documents, not passages, so a long page does not outweigh a short one,
 and they come from the unfiltered candidates so that, on a filtered page, the other values stay
@@ -16,10 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kb.threshold import touch_threshold
+from kb.answer.signal import touch_threshold
 
 if TYPE_CHECKING:
-    from kb.search import Index
+    from kb.search.index import Index
 
 FACET_DEPTH = 50
 

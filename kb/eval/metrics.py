@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytrec_eval
 
-from kb.search import Filters, Index
+from kb.search.index import Filters, Index
 
 Qrels = Mapping[str, Mapping[str, int]]  # query id -> document id -> graded relevance (0 = not relevant)
 Ranking = list[tuple[str, float]]  # (document id, best chunk score), best first

@@ -21,7 +21,7 @@ corpus answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does 
   corpus touches the subject but does not clearly answer it (`thin`).
 
 The same is done for the raw top cosine (`dense`, `thin`) for callers that only hold a cosine and
-no query. `kb.threshold.answer_threshold(index, query)` turns the margin into a per-query cosine cut
+no query. `kb.answer.signal.answer_threshold(index, query)` turns the margin into a per-query cosine cut
 (`background + margin`), so "a passage answers the query" means the same thing everywhere: the
 search page's no-match state, facets, talking points, the coverage report and the query log.
 """
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.jsonl import jsonl_records
+from kb.core.jsonl import jsonl_records
 
-if TYPE_CHECKING:  # kb.search does not import this module; keep the run-time graph one-way
-    from kb.search import Index
+if TYPE_CHECKING:  # kb.search.index does not import this module; keep the run-time graph one-way
+    from kb.search.index import Index
 
 CALIBRATION_VERSION = 1
 BACKGROUND_SAMPLE = 4096
@@ -156,7 +156,7 @@ def answer_signal(index: "Index", query: str, query_vector: np.ndarray | None = 
 def warm_queries(embedder: object, texts: Iterable[str], workers: int = 32) -> None:
     """Encode many queries up front, so the searches that follow find them in the query cache.
 
-    Concurrent `encode_query` calls share model calls (kb.embedding's QueryBatcher), so 119
+    Concurrent `encode_query` calls share model calls (kb.models.sentence_transformer's QueryBatcher), so 119
     questions cost a handful of batched calls instead of 119 single ones — ten times faster on a
     busy two-core machine. Results are cached, not returned; a smaller cache only costs speed.
     """

@@ -23,12 +23,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from kb.chunking import chunk_document, embedding_text
-from kb.config import Settings
-from kb.documents import Chunk, Document
-from kb.embedding import Embedder
-from kb.fsutil import atomic_write_text, fsync_dir, fsync_file
-from kb.store import (
+from kb.ingest.chunking import chunk_document, embedding_text
+from kb.core.settings import Settings
+from kb.core.records import Chunk, Document
+from kb.models.sentence_transformer import Embedder
+from kb.core.fsutil import atomic_write_text, fsync_dir, fsync_file
+from kb.index.layout import (
     DATABASE,
     EMBEDDINGS,
     FORMAT_VERSION,
@@ -194,7 +194,7 @@ def build_index(
             }
             atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             if post_build is not None:
-                from kb.search import Index
+                from kb.search.index import Index
 
                 staged = Index(staging, manifest, embedder, settings)
                 try:

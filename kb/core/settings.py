@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -75,7 +75,7 @@ class Settings:
     exact_index_max_vectors: int = 20_000  # flat search costs ~0.1 ms per 1,000 vectors (docs/BENCHMARKS.md)
     # Above exact_index_max_vectors: "ivf" (inverted lists, k-means trained) or "hnsw" (graph).
     approx_index: str = "ivf"
-    ivf_nlist: int = 0  # 0: chosen from the collection size (see kb.store.ivf_nlist_for)
+    ivf_nlist: int = 0  # 0: chosen from the collection size (see kb.index.layout.ivf_nlist_for)
     ivf_nprobe: int = 32
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200

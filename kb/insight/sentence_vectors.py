@@ -87,7 +87,7 @@ def warm_sentences(index, cache: SentenceVectorCache | None = None, slice_size: 
     new version only encodes what changed. Skipped when the index has more sentences than the
     cache holds (warming would only evict itself). Returns the number of sentences encoded.
     """
-    from kb.sentences import sentence_spans
+    from kb.ingest.sentences import sentence_spans
 
     cache = cache if cache is not None else shared_cache
     rows = index.db.connection().execute("SELECT text FROM chunks").fetchall()

@@ -2,7 +2,7 @@
 
 The test compares the best passage's cosine with the query (the top hit of a dense search, within
 the active filters) against a per-query cut: the query's *background* (its median cosine with the
-corpus) plus the calibrated *margin* (kb.calibration). A cosine means the same thing whatever the
+corpus) plus the calibrated *margin* (kb.answer.calibration). A cosine means the same thing whatever the
 search mode — fused hybrid scores are min-max normalised per query, so the first hit always scores
 about 1 — and subtracting the background removes most of the lift a question gets from merely
 sharing the corpus's vocabulary. On tests/eval the margin separates our questions from off-topic
@@ -10,17 +10,17 @@ ones far better than any fixed cosine (docs/COVERAGE.md).
 
 The margin is measured at build time and stored in the index manifest (`answer_threshold`), so
 it travels with the index it was measured on; an index built without calibration uses the
-documented defaults in kb.calibration (`DEFAULT_MARGIN`, `DEFAULT_THIN_MARGIN`, `DEFAULT_DENSE`).
+documented defaults in kb.answer.calibration (`DEFAULT_MARGIN`, `DEFAULT_THIN_MARGIN`, `DEFAULT_DENSE`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kb.calibration import background_score, thresholds
+from kb.answer.calibration import background_score, thresholds
 
-if TYPE_CHECKING:  # kb.search imports nothing from here; keep the import graph one-way at run time
-    from kb.search import Filters, Index
+if TYPE_CHECKING:  # kb.search.index imports nothing from here; keep the import graph one-way at run time
+    from kb.search.index import Filters, Index
 
 
 def answer_threshold(index: "Index", query: str | None = None) -> float:

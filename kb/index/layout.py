@@ -24,8 +24,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from kb.config import Settings
-from kb.fsutil import atomic_write_text, sha256_file
+from kb.core.settings import Settings
+from kb.core.fsutil import atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

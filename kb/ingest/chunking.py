@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kb.config import ChunkSettings
-from kb.documents import Block, Chunk, Document
-from kb.sentences import sentence_spans
+from kb.core.settings import ChunkSettings
+from kb.core.records import Block, Chunk, Document
+from kb.ingest.sentences import sentence_spans
 
 TokenCounter = Callable[[str], int]
 

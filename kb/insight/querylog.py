@@ -6,7 +6,7 @@ count, top scores and the documents in the top five; no IP address, user agent, 
 other identifier is ever accepted by this module (the record type has no field for one).
 
 Writing must never slow or break a search, so `QueryLog.record` only puts the row on a bounded
-queue and returns; a background thread enriches it (the answer score, kb.calibration) and inserts
+queue and returns; a background thread enriches it (the answer score, kb.answer.calibration) and inserts
 rows in batches. A full queue drops the row, a failed write is logged and counted, never raised.
 Rows older than the retention period are purged when the writer starts and then periodically.
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from kb.config import Settings
+from kb.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS queries (
     result_count INTEGER NOT NULL,
     top_score REAL,
     top_dense_score REAL,             -- best cosine of the query with any passage
-    answer_score REAL,                -- top cosine minus background cosine (kb.calibration)
+    answer_score REAL,                -- top cosine minus background cosine (kb.answer.calibration)
     top_doc_id TEXT,
     top5_doc_ids TEXT NOT NULL,       -- JSON list, for "documents nobody sees"
     index_version TEXT NOT NULL

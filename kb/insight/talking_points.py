@@ -1,7 +1,7 @@
 """Talking points: a few short, quotable, cited sentences on a topic, for advisors.
 
 How: a hybrid search gives candidate passages; their sentences (exact spans of the document's
-clean text, kb.sentences) become candidate points; all candidates are encoded in ONE batched
+clean text, kb.ingest.sentences) become candidate points; all candidates are encoded in ONE batched
 model call and scored by cosine with the topic. Near-duplicates (the same fact told by two pages)
 are dropped by embedding similarity, then maximal marginal relevance (MMR) picks the points,
 treating two points from the same document as similar so that the points spread over sources
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.documents import Citation
-from kb.sentence_vectors import SentenceVectorCache, encode_sentences
-from kb.sentences import sentence_spans
-from kb.textfragment import source_link
-from kb.threshold import Answerability, RelatedTopic, answerability, related_topics
+from kb.core.records import Citation
+from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
+from kb.ingest.sentences import sentence_spans
+from kb.insight.textfragment import source_link
+from kb.answer.signal import Answerability, RelatedTopic, answerability, related_topics
 
 if TYPE_CHECKING:
-    from kb.search import Filters, Index
+    from kb.search.index import Filters, Index
 
 N_DEFAULT, N_MAX = 5, 20
 CANDIDATE_PASSAGES = 20
@@ -128,7 +128,7 @@ def talking_points(
     """The best `n` (1..20) verbatim points on `topic`, each cited, no two saying the same thing.
 
     With `answered_only`, returns no points when the index does not answer the topic (the "no good
-    match" case of kb.threshold): five sentences of noise are worse than an honest "nothing".
+    match" case of kb.answer.signal): five sentences of noise are worse than an honest "nothing".
     May return fewer than `n` when the candidates hold fewer distinct, relevant sentences.
     """
     if not 1 <= n <= N_MAX:

@@ -1,7 +1,7 @@
 """The sentence of a passage that best answers the query, for highlighting on the search page.
 
 A prospect scans results by their best sentence, not by a 200-word chunk. Every sentence of every
-hit is encoded in one batched model call (cached across requests, see kb.sentence_vectors) and
+hit is encoded in one batched model call (cached across requests, see kb.insight.sentence_vectors) and
 compared with the query vector, which the embedder already cached for the search itself.
 Offsets are relative to the chunk's text, so the page can split it into before / mark / after and
 let the template escape each part.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kb.documents import Chunk
-from kb.embedding import Embedder
-from kb.sentence_vectors import SentenceVectorCache, encode_sentences
-from kb.sentences import sentence_spans
+from kb.core.records import Chunk
+from kb.models.sentence_transformer import Embedder
+from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
+from kb.ingest.sentences import sentence_spans
 
 
 @dataclass(frozen=True)

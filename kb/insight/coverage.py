@@ -1,6 +1,6 @@
 """Coverage of a topic list: which promised topics the corpus answers, treats thinly, or misses.
 
-Each topic is scored like a question (kb.calibration): its answer score is the best passage's
+Each topic is scored like a question (kb.answer.calibration): its answer score is the best passage's
 cosine minus the topic's background cosine over all passages, and the calibrated cuts stored in
 the index manifest turn it into a verdict — `covered` (at or above the answered cut), `thin`
 (between the thin and answered cuts) or `gap` (below the thin cut: it scores like the questions we
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from kb.calibration import VERDICTS, AnswerThresholds, background_score, thresholds, warm_queries
-from kb.csvexport import to_csv
+from kb.answer.calibration import VERDICTS, AnswerThresholds, background_score, thresholds, warm_queries
+from kb.insight.csvexport import to_csv
 
 if TYPE_CHECKING:
-    from kb.search import Index
+    from kb.search.index import Index
 
 SEARCH_DEPTH = 100  # passages looked at per topic when counting supporting documents
 
