@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kb.core.settings import PROJECT_ROOT, Settings
+from kb.core.settings import PROJECT_ROOT, Settings, option_help
 
 EXIT_USAGE = 2
 
@@ -26,8 +26,8 @@ def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
         "version in. Unchanged chunks reuse their stored embeddings; an unchanged corpus is a no-op.",
     )
     p.add_argument("--corpus", type=Path, action="append", default=None,
-                   help=f"corpus folder (repeatable; default {settings.corpus_dir})")
-    p.add_argument("--index", type=Path, default=settings.index_dir, help=f"index folder (default {settings.index_dir})")
+                   help=option_help(settings, "corpus_dir", "corpus folder (repeatable)"))
+    p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--force", action="store_true", help="build a new version even if nothing changed")
     p.add_argument("--source-type", default="", help="source_type for crawled HTML pages that do not declare one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -88,7 +88,7 @@ def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p = sub.add_parser("status", help="print the manifest of the live index version",
                        description="Print the live version's manifest (model, dimension, chunker settings, "
                        "build time, counts, checksums) as JSON.")
-    p.add_argument("--index", type=Path, default=settings.index_dir, help=f"index folder (default {settings.index_dir})")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--verify", action="store_true", help="also check every file against its checksum")
     p.set_defaults(func=_run_status)
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from kb.core.settings import Settings
+from kb.core.settings import Settings, option_help
 
 
 def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
@@ -22,7 +22,7 @@ def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
         "answer score, verdict (covered / thin / gap, from the thresholds calibrated at build time) and how "
         "many distinct documents support the topic. Weakest topics first.",
     )
-    p.add_argument("--index", type=Path, default=settings.index_dir, help=f"index folder (default {settings.index_dir})")
+    p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--topics", type=Path, default=default_topics, help=f"topics YAML (default {default_topics})")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON object")

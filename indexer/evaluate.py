@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kb.build.pipeline import BuildReport, _settings_fingerprint  # the build's notion of what shapes an index
-from kb.core.settings import PROJECT_ROOT, Settings
+from kb.core.settings import PROJECT_ROOT, Settings, option_help
 from kb.core.records import BlockBuilder, Document
 from kb.eval.metrics import DEFAULT_MEASURES, EvalReport, Qrels, qrels_from_pairs
 from kb.core.jsonl import jsonl_records
@@ -253,15 +253,15 @@ def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
     source.add_argument("--beir", type=Path, metavar="DIR", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     source.add_argument("--questions", type=Path, metavar="FILE", help="question set, e.g. tests/eval/questions.jsonl")
     p.add_argument("--index", type=Path, default=settings.index_dir,
-                   help=f"index to evaluate with --questions (default {settings.index_dir})")
+                   help=option_help(settings, "index_dir", "index to evaluate with --questions"))
     p.add_argument("--mode", choices=MODES, default=settings.default_mode,
-                   help=f"search mode (default {settings.default_mode})")
+                   help=option_help(settings, "default_mode", "search mode"))
     p.add_argument("--split", choices=("test", "dev"), default="test", help="BEIR qrels split (default test)")
     p.add_argument("--cache", type=Path, default=None,
                    help=f"index folder for the BEIR corpus (default {DEFAULT_CACHE_ROOT}/<dataset>-<settings hash>)")
-    p.add_argument("--fusion", choices=FUSIONS, default=None, help=f"hybrid fusion (default {settings.fusion})")
+    p.add_argument("--fusion", choices=FUSIONS, default=None, help=option_help(settings, "fusion", "hybrid fusion"))
     p.add_argument("--depth", type=int, default=None,
-                   help=f"candidates per signal (default {settings.candidate_depth})")
+                   help=option_help(settings, "candidate_depth", "candidates per retriever"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a line of text")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_eval)

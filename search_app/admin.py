@@ -43,8 +43,7 @@ _cache_lock = threading.Lock()
 # ---- access --------------------------------------------------------------------------------
 
 def _token() -> str:
-    settings: Settings = current_app.config["SETTINGS"]
-    return settings.admin_token or ""
+    return current_app.config["WEB_SETTINGS"].admin_token or ""
 
 
 def _cookie_value(token: str) -> str:

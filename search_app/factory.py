@@ -9,23 +9,27 @@ from flask import Flask
 
 from kb.core.settings import Settings
 from kb.search.live import LiveIndex
+from search_app.settings import WebSettings
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides Flask config keys; `INDEX_DIR` picks the index folder.
 
-    `SETTINGS` (a `kb.Settings`) may be passed in config to override environment settings.
+    `SETTINGS` (a `kb.Settings`) and `WEB_SETTINGS` (a `search_app.settings.WebSettings`) may be
+    passed in config instead of reading them from the environment; either is read once, here.
     """
     app = Flask(__name__)
     settings: Settings = (config or {}).get("SETTINGS") or Settings.from_env()
+    web: WebSettings = (config or {}).get("WEB_SETTINGS") or WebSettings.from_env()
     app.config.update(
         INDEX_DIR=str(settings.index_dir),
-        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_CONTENT_LENGTH=web.max_request_bytes,
         JSON_SORT_KEYS=False,
         WARM_UP=False,
     )
     app.config.update(config or {})
     app.config["SETTINGS"] = settings
+    app.config["WEB_SETTINGS"] = web
     app.json.sort_keys = False
 
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)

@@ -5,16 +5,16 @@
 Each worker imports `search_app.wsgi`, which builds the app with WARM_UP: the model and the index
 are loaded once per worker and one search runs before the worker takes traffic. Requests are
 served from threads (gthread); queries that arrive together share one model call
-(`kb.models.sentence_transformer.QueryBatcher`). PyTorch's own thread pool is sized so that workers × PyTorch
+(`kb.models` query batcher). PyTorch's own thread pool is sized so that workers × PyTorch
 threads matches the cores: more threads than cores only adds switching (docs/BENCHMARKS.md).
+The values come from the web app's settings rows (search_app/settings.py, KB_BIND and friends).
 """
-import multiprocessing
-import os
+from search_app.settings import WebSettings
 
-CORES = multiprocessing.cpu_count()
+_web = WebSettings.from_env()
 
 wsgi_app = "search_app.wsgi:app"  # used when the command line names no app
-bind = os.environ.get("KB_BIND", "127.0.0.1:5000")
+bind = _web.bind
 # One worker per core, each with a one-thread PyTorch pool, and 8 request threads per worker.
 # Measured on an idle two-core machine, 8 keep-alive clients for 60 s (docs/BENCHMARKS.md):
 # 2 workers x 8 threads 126 requests/s, p95 84 ms; 2 x 4 threads 107/s, p95 117 ms (keep-alive
@@ -22,10 +22,10 @@ bind = os.environ.get("KB_BIND", "127.0.0.1:5000")
 # 1 worker x 4 threads with 2 PyTorch threads 54-63/s, p95 153-193 ms (one process serialises
 # the model calls and the Python around them on one interpreter lock). Memory: one model copy,
 # ~0.7 GB, per worker: at most 4 by default, so a many-core host does not load a model per core.
-workers = int(os.environ.get("KB_WORKERS", min(CORES, 4)))
-threads = int(os.environ.get("KB_THREADS", 8))
+workers = _web.worker_count
+threads = _web.threads
 worker_class = "gthread"
-timeout = int(os.environ.get("KB_WORKER_TIMEOUT", 60))
+timeout = _web.worker_timeout
 graceful_timeout = 30
 keepalive = 5
 preload_app = False  # each worker loads its own model: torch does not survive fork well
@@ -33,10 +33,9 @@ raw_env = ["FLASK_DEBUG=0"]
 # gunicorn's largest request line (its default is 4094): a 1000-character query of Danish text is
 # ~6000 bytes percent-encoded; longer addresses get the app's own 414 (search_app/security.py).
 limit_request_line = 8190
-accesslog = os.environ.get("KB_ACCESS_LOG", None)
+accesslog = _web.access_log or None
 errorlog = "-"
-# PyTorch threads per worker; 0 or unset: the cores shared out among the workers.
-torch_threads = int(os.environ.get("KB_TORCH_THREADS", 0) or 0) or max(1, CORES // workers)
+torch_threads = _web.torch_thread_count
 
 
 def post_fork(server, worker):

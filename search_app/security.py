@@ -32,9 +32,9 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kb.core.settings import Settings
 from search_app.errors import error_response
 from search_app.params import BadParameter
+from search_app.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,11 @@ RATE_LIMIT_EXEMPT_ENDPOINTS = frozenset({"api.healthz", "static"})
 
 def register(app: Flask) -> None:
     """Install headers, request checks, the rate limit (if configured) and switch debug off."""
-    settings: Settings = app.config["SETTINGS"]
+    settings: WebSettings = app.config["WEB_SETTINGS"]
     _switch_debug_off(app)
     app.before_request(check_request)
     app.after_request(add_security_headers)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
-    if settings.trusted_proxies < 0:
-        raise ValueError(f"KB_TRUSTED_PROXIES must be 0 or more (got {settings.trusted_proxies}).")
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     limiter = rate_limiter(app, settings.rate_limit, settings.rate_limit_storage)

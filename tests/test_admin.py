@@ -9,6 +9,7 @@ import pytest
 from kb.insight.coverage import load_topics
 from kb.search.live import LiveIndex
 from search_app import create_app
+from search_app.settings import WebSettings
 from tests.conftest import CORPUS
 
 TOKEN = "test-admin-token-5b1f9c0e"
@@ -18,9 +19,10 @@ ADMIN_PAGES = ("/admin/coverage", "/admin/questions", "/admin/coverage?format=cs
 
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory, settings, embedder, corpus_index_dir):
-    s = replace(settings, admin_token=TOKEN, query_log_enabled=True,
+    s = replace(settings, query_log_enabled=True,
                 query_log_path=tmp_path_factory.mktemp("adminlog") / "querylog.sqlite")
-    app = create_app({"TESTING": True, "SETTINGS": s, "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+    app = create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
     yield app
     app.extensions["kb_query_log"].close()
 

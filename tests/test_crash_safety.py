@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import kb
-from kb.build.pipeline import CHECKPOINTS, KILL_AT_ENV
+from kb.build.pipeline import CHECKPOINTS
+
+KILL_AT_ENV = "KB_BUILD_KILL_AT"
 from kb.index.layout import IndexLayout
 
 ROOT = Path(__file__).resolve().parent.parent

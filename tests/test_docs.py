@@ -1,4 +1,5 @@
 """The README stays true because these tests read it."""
+import ast
 import json
 import re
 from pathlib import Path
@@ -7,7 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from indexer.cli import build_parser
-from kb.core.settings import ENV_VARS, Settings
+from kb.core.settings import ENV_VARS, Settings, env_vars, markdown_table
+from search_app.settings import WebSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -44,9 +46,36 @@ def test_every_environment_variable_is_documented():
     for folder in ("kb", "indexer", "search_app"):
         for path in (ROOT / folder).rglob("*.py"):
             used |= set(re.findall(r"\b(KB_[A-Z0-9_]+)\b", path.read_text(encoding="utf-8")))
-    used |= set(ENV_VARS)
+    used |= set(ENV_VARS) | set(env_vars(WebSettings))
     missing = sorted(v for v in used if f"`{v}`" not in README)
     assert not missing, f"environment variables missing from the README table: {missing}"
+
+
+def test_the_readme_configuration_table_is_the_settings_table():
+    """The README table is derived from the settings rows; regenerate it from the message if this fails."""
+    table = markdown_table(Settings, WebSettings)
+    assert table in README, "README configuration table is out of date; replace it with:\n\n" + table
+
+
+def _settings_variable_literals() -> dict[str, list[str]]:
+    """Every string literal that is exactly a KB_* name, with where it stands."""
+    found: dict[str, list[str]] = {}
+    for folder in ("kb", "indexer", "search_app"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"KB_[A-Z0-9_]+", node.value):
+                    found.setdefault(node.value, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_each_variable_is_named_once_in_the_code_that_reads_settings():
+    found = _settings_variable_literals()
+    assert set(found) == set(ENV_VARS) | set(env_vars(WebSettings))
+    repeated = {name: places for name, places in found.items() if len(places) != 1}
+    assert not repeated, f"a settings variable is named in more than one place: {repeated}"
+    outside = {name: places for name, places in found.items()
+               if not places[0].startswith(("kb/core/settings.py", "search_app/settings.py"))}
+    assert not outside, f"settings variables read outside the settings tables: {outside}"
 
 
 def test_make_commands_are_in_the_readme():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,6 +25,7 @@ from kb.core.settings import Settings
 from kb.search.live import LiveIndex
 from kb.index.layout import verify_checksums
 from search_app import create_app
+from search_app.settings import WebSettings
 from search_app.security import MAX_URL_BYTES, SECURITY_HEADERS
 
 TOKEN = "hostile-suite-admin-token-7c2d"
@@ -108,8 +108,8 @@ def request_method(methods: frozenset[str]) -> str:
 
 @pytest.fixture(scope="module")
 def apps(app, settings, embedder, corpus_index_dir):
-    s = replace(settings, admin_token=TOKEN)
-    admin_app = create_app({"TESTING": True, "SETTINGS": s, "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+    admin_app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
+                            "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, embedder)})
     return {"public": app, "admin": admin_app}
 
 

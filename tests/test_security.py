@@ -2,21 +2,25 @@
 from __future__ import annotations
 
 import runpy
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
 from kb.search.live import LiveIndex
 from search_app import create_app
 from search_app.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from search_app.settings import WebSettings
 from tests.conftest import ROOT
 
 CLIENT_ADDRESS = "203.0.113.77"  # TEST-NET-3: an address no real client has
 
 
 def _app(settings, corpus_index_dir, embedder, **overrides):
-    s = replace(settings, **overrides)
-    return create_app({"TESTING": True, "SETTINGS": s, "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+    web_fields = {f.name for f in fields(WebSettings)}
+    s = replace(settings, **{k: v for k, v in overrides.items() if k not in web_fields})
+    web = WebSettings(**{k: v for k, v in overrides.items() if k in web_fields})
+    return create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": web,
+                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
 
 
 def _assert_headers(r) -> None:
@@ -104,7 +108,7 @@ def test_a_malformed_rate_limit_stops_the_app_at_start(settings, corpus_index_di
     with pytest.raises(ValueError, match="KB_RATE_LIMIT_STORAGE='nosuch://x'"):
         _app(settings, corpus_index_dir, embedder, rate_limit="3/minute", rate_limit_storage="nosuch://x")
     with pytest.raises(ValueError, match="KB_TRUSTED_PROXIES"):
-        _app(settings, corpus_index_dir, embedder, trusted_proxies=-1)
+        WebSettings.from_env({"KB_TRUSTED_PROXIES": "-1"})
 
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])

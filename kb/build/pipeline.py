@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 
 from kb.ingest.chunking import chunk_document, embedding_text
-from kb.core.settings import Settings
+from kb.core.settings import BUILD_CHECKPOINTS, Settings
 from kb.core.records import Chunk, Document
 from kb.models.sentence_transformer import Embedder
 from kb.core.fsutil import atomic_write_text, fsync_dir, fsync_file
@@ -42,10 +42,9 @@ from kb.index.layout import (
     read_manifest,
 )
 
-# Fault injection for the crash-safety tests: `KB_BUILD_KILL_AT=<checkpoint>` makes the build
-# SIGKILL itself at that point, so tests can show the previous index survives every stage.
-KILL_AT_ENV = "KB_BUILD_KILL_AT"
-CHECKPOINTS = ("encoded", "staged", "published", "pointed")
+# Fault injection for the crash-safety tests: the `build_kill_at` setting names a checkpoint at
+# which the build SIGKILLs itself, so tests can show the previous index survives every stage.
+CHECKPOINTS = BUILD_CHECKPOINTS
 
 ProgressFn = Callable[[int, int], None]  # (done, total) chunks encoded
 PostBuildFn = Callable[["object"], dict]  # (kb.Index of the staged version) -> manifest fields
@@ -55,8 +54,8 @@ class BuildError(RuntimeError):
     pass
 
 
-def _checkpoint(name: str) -> None:
-    if os.environ.get(KILL_AT_ENV) == name:
+def _checkpoint(settings: Settings, name: str) -> None:
+    if settings.build_kill_at == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -159,7 +158,7 @@ def build_index(
             if h in reuse:
                 vectors[i] = reuse[h]
         _encode_into(vectors, todo, texts, embedder, settings.encode_batch_size, progress)
-        _checkpoint("encoded")
+        _checkpoint(settings, "encoded")
 
         build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         staging = layout.staging_dir(build_id)
@@ -171,7 +170,7 @@ def build_index(
             faiss.write_index(index, str(staging / VECTORS))
             for name in (DATABASE, EMBEDDINGS, VECTORS):
                 fsync_file(staging / name)
-            _checkpoint("staged")
+            _checkpoint(settings, "staged")
             prev_docs = (prev_manifest or {}).get("documents", {})
             doc_hashes = {d.id: d.content_hash() for d in docs}
             manifest = {
@@ -207,12 +206,12 @@ def build_index(
             final = layout.version_dir(build_id)
             os.rename(staging, final)
             fsync_dir(layout.versions)
-            _checkpoint("published")
+            _checkpoint(settings, "published")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         layout.point_current_to(build_id)
-        _checkpoint("pointed")
+        _checkpoint(settings, "pointed")
         layout.prune(keep=3)
 
     return BuildReport(

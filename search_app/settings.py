@@ -1,0 +1,61 @@
+"""The web app's settings rows: the HTTP surface and the gunicorn server (the library's are in kb).
+
+Declared like the library's (`kb.core.settings.setting`), so the same loader validates them at
+start and the README table is derived from both.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kb.core.settings import load, setting
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    admin_token: str = setting("", "KB_ADMIN_TOKEN", "token for the content team's `/admin/` pages", "web.admin",
+                               shown_default="*(empty: admin pages off)*", strip=False)
+    rate_limit: str = setting("", "KB_RATE_LIMIT", "per-client rate limit on every route except `/healthz` and static "
+                              "files, e.g. `60/minute`; 429 when exceeded", "web.security",
+                              shown_default="*(empty: off)*")
+    # memory:// is per process (W workers: up to W x the rate); a shared store such as
+    # redis://host:6379 makes the limit hold across workers and hosts.
+    rate_limit_storage: str = setting("memory://", "KB_RATE_LIMIT_STORAGE",
+                                      "where rate-limit counters live; `memory://` counts per worker process, a shared "
+                                      "store such as `redis://host:6379` (needs `redis`) counts across workers",
+                                      "web.security")
+    trusted_proxies: int = setting(0, "KB_TRUSTED_PROXIES",
+                                   "reverse proxies in front of the app whose `X-Forwarded-For`/`-Proto` are trusted "
+                                   "for the client address (rate limit); 0 trusts none", "web.security", low=0)
+    max_request_bytes: int = setting(16_384, "KB_MAX_REQUEST_BYTES", "largest request body accepted (413 above it)",
+                                     "web.security", low=0)
+    bind: str = setting("127.0.0.1:5000", "KB_BIND", "address `make serve` (gunicorn) listens on", "web.server")
+    workers: int = setting(0, "KB_WORKERS", "gunicorn worker processes (each loads the model and index once, ~0.7 GB; "
+                           "one per core measured twice the throughput of one worker, docs/BENCHMARKS.md)",
+                           "web.server", low=0, shown_default="*(cores, at most 4)*")
+    threads: int = setting(8, "KB_THREADS", "threads per gunicorn worker", "web.server", low=1)
+    worker_timeout: int = setting(60, "KB_WORKER_TIMEOUT", "seconds before gunicorn restarts a stuck worker",
+                                  "web.server", low=1)
+    torch_threads: int = setting(0, "KB_TORCH_THREADS", "PyTorch threads per gunicorn worker", "web.server", low=0,
+                                 shown_default="*(cores ÷ workers)*")
+    access_log: str = setting("", "KB_ACCESS_LOG", "gunicorn access log file, `-` for stderr", "web.server",
+                              shown_default="*(off)*")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "WebSettings":
+        return load(cls, environ)
+
+    def replace(self, **changes) -> "WebSettings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def worker_count(self) -> int:
+        """One worker per core, at most 4 (one model copy each), unless KB_WORKERS says otherwise."""
+        return self.workers or min(multiprocessing.cpu_count(), 4)
+
+    @property
+    def torch_thread_count(self) -> int:
+        """PyTorch threads per worker: the cores shared out among the workers, unless set."""
+        return self.torch_threads or max(1, multiprocessing.cpu_count() // self.worker_count)
