@@ -47,18 +47,18 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
 
     folders = args.corpus or [settings.corpus_dir]
     docs = load_corpus(folders, defaults={"source_type": args.source_type} if args.source_type else None)
-    embedder = kb.load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)
-    bar = None
+    encoders = kb.load_encoders(settings)
+    bars: dict[str, tqdm] = {}
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
+    def progress(retriever: str, done: int, total: int) -> None:
         if args.quiet or total == 0:
             return
-        if bar is None:
-            bar = tqdm(total=total, unit="chunk", desc="encoding", file=sys.stderr)
-        bar.update(done - bar.n)
+        if retriever not in bars:
+            model = encoders[retriever].name.rsplit("/", 1)[-1]
+            bars[retriever] = tqdm(total=total, unit="chunk", desc=f"encoding {model}", file=sys.stderr)
+        bars[retriever].update(done - bars[retriever].n)
 
-    from kb.answer.calibration import calibration_for_build
+    from kb.answer import calibration_for_build
 
     fingerprint, post_build = "", None
     missing = [str(p) for p in (args.questions, args.offtopic) if not p.is_file()]
@@ -68,10 +68,10 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
     else:
         fingerprint, post_build = calibration_for_build(args.questions, args.offtopic)
     try:
-        report = kb.build_index(docs, args.index, embedder, settings, force=args.force, progress=progress,
+        report = kb.build_index(docs, args.index, encoders, settings, force=args.force, progress=progress,
                                 post_build=post_build, extra_fingerprint=fingerprint)
     finally:
-        if bar is not None:
+        for bar in bars.values():
             bar.close()
     if post_build is not None and not report.unchanged:
         from kb.index.layout import IndexLayout, read_manifest
@@ -94,13 +94,12 @@ def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.search.index import resolve_version_dir
-    from kb.index.layout import read_manifest, verify_checksums
+    from kb.index.layout import read_manifest, resolve_version_dir, verify_checksums
 
     version_dir = resolve_version_dir(args.index)
     manifest = read_manifest(version_dir)
     if args.verify:
-        verify_checksums(version_dir, manifest)
+        verify_checksums(version_dir, manifest, list(manifest.get("files") or {}))
     manifest.pop("documents", None)  # per-document hashes: noise for a person
     print(json.dumps({"version_dir": str(version_dir), **manifest}, indent=2, sort_keys=True))
     return 0
@@ -173,9 +172,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from indexer.loaders import LoaderError
-    from kb.build.pipeline import BuildError
-    from kb.models.sentence_transformer import ModelNotFoundError
-    from kb.index.layout import IndexError_
+    from kb import BuildError, IndexProblem, ModelNotFoundError
 
     try:
         settings = Settings.from_env()
@@ -186,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args, settings)
-    except (LoaderError, BuildError, ModelNotFoundError, IndexError_, ValueError, FileNotFoundError) as exc:
+    except (LoaderError, BuildError, ModelNotFoundError, IndexProblem, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -21,12 +21,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kb.build.pipeline import BuildReport, _settings_fingerprint  # the build's notion of what shapes an index
+from kb.build import BuildReport, settings_fingerprint  # the build's notion of what shapes an index
 from kb.core.settings import PROJECT_ROOT, Settings, option_help
 from kb.core.records import BlockBuilder, Document
+from kb.models import Encoders
 from kb.eval.metrics import DEFAULT_MEASURES, EvalReport, Qrels, qrels_from_pairs
 from kb.core.jsonl import jsonl_records
-from kb.search.index import FUSIONS, MODES
+from kb.core import FUSIONS, MODES
 
 BEIR_SOURCE_TYPE = "benchmark"
 DEFAULT_CACHE_ROOT = PROJECT_ROOT / "var" / "beir-cache"
@@ -102,7 +103,7 @@ def index_fingerprint(embedder, settings: Settings) -> str:
     The build's own settings fingerprint (model, chunker, vector index settings) plus the version
     of the BEIR-to-Document mapping above.
     """
-    payload = f"beir-loader-{BEIR_LOADER_VERSION}:{_settings_fingerprint(embedder, settings)}"
+    payload = f"beir-loader-{BEIR_LOADER_VERSION}:{settings_fingerprint(Encoders.of(embedder), settings)}"
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -169,7 +170,7 @@ def evaluate_beir(
     folder = Path(folder)
     qrels = load_beir_qrels(folder / "qrels" / f"{split}.tsv")
     queries = load_beir_queries(folder)
-    embedder = embedder or kb.load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)
+    embedder = embedder or kb.load_encoders(settings)
     index_dir, report = build_beir_index(folder, settings, embedder, cache=cache, progress=progress)
     build_seconds = time.perf_counter() - t0
     index = kb.Index.open(index_dir, embedder, settings)
@@ -224,7 +225,9 @@ class _progress_bar:
     def __enter__(self):
         return self if self.enabled else None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, *progress: object) -> None:
+        """(done, total), or (retriever, done, total) from a build."""
+        done, total = int(progress[-2]), int(progress[-1])
         if total == 0:
             return
         if self.bar is None:

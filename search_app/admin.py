@@ -22,11 +22,10 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, jsonify, make_response, redirect, render_template,
                    request, url_for)
 
-from kb.answer.calibration import AnswerThresholds, thresholds
-from kb.core.settings import Settings
-from kb.insight.coverage import CoverageReport, TopicsFileError, coverage_report, load_topics
-from kb.insight.querylog import utc_now
-from kb.insight.question_report import TABLES, QuestionReport, question_report
+from kb.answer import AnswerThresholds, thresholds
+from kb.core import Settings
+from kb.insight import TABLES, CoverageReport, QuestionReport, TopicsFileError, coverage_report, load_topics
+from kb.insight import question_report, utc_now
 from search_app.charts import horizontal_bar_chart
 from search_app.params import choice_param, int_param
 from search_app.querylog_hook import query_log

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from kb.insight.talking_points import brief
+from kb.insight import brief
 from search_app.params import search_params, talking_points_params
 from search_app.querylog_hook import log_search
 from search_app.views import briefing_dict, current_index, live_index, search_dict
@@ -55,7 +55,8 @@ def healthz():
         "index_version": index.version,
         "documents": len(index.documents),
         "chunks": index.chunk_count,
-        "model": index.manifest["model"]["name"],
-        "index_type": index.manifest.get("index", {}).get("type"),
+        "model": index.embedder.name,
+        "index_type": index.dense().info.get("type"),
+        "retrievers": sorted(index.retrievers),
         "last_reload_error": live.last_error,
     })

@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.index.layout import IndexError_
+from kb import IndexProblem
 from search_app.params import BadParameter
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,8 @@ def register(app: Flask) -> None:
     def bad_parameter(exc: BadParameter):
         return error_response(400, exc.code, exc.message)
 
-    @app.errorhandler(IndexError_)
-    def index_unavailable(exc: IndexError_):
+    @app.errorhandler(IndexProblem)
+    def index_unavailable(exc: IndexProblem):
         log.error("index unavailable: %s", exc)
         return error_response(503, "index_unavailable", str(exc))
 

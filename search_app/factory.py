@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from kb.core.settings import Settings
-from kb.search.live import LiveIndex
+from kb import LiveIndex, Settings
+from kb.insight import QueryLog, warm_sentences
 from search_app.settings import WebSettings
 
 
@@ -35,7 +35,6 @@ def create_app(config: dict | None = None) -> Flask:
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)
     app.extensions["kb_index"] = live
 
-    from kb.insight.querylog import QueryLog
     from search_app import admin, api, errors, pages, security
     from search_app.querylog_hook import EXTENSION as QUERY_LOG
 
@@ -57,7 +56,12 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _warm_up(live: LiveIndex) -> None:
+    """Load the models and the index, run one query and encode the index's sentences (highlights,
+    talking points), so the first real requests are not slow."""
+    log = logging.getLogger(__name__)
     try:
-        live.warm_up()
+        index = live.warm_up()
+        encoded = warm_sentences(index)
+        log.info("warmed up index %s (%d sentences encoded)", index.version, encoded)
     except Exception as exc:  # the app still starts and reports the problem on /healthz
-        logging.getLogger(__name__).error("warm-up failed: %s", exc)
+        log.error("warm-up failed: %s", exc)

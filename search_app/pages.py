@@ -5,12 +5,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request, url_for
 
-from kb.core.records import Hit
-from kb.insight.facets import FacetValue, facet_counts
-from kb.insight.highlight import Highlight, best_sentences
-from kb.insight.talking_points import brief
-from kb.insight.textfragment import source_link, web_url
-from kb.answer.signal import answerability, related_topics
+from kb import Hit
+from kb.answer import answer
+from kb.insight import FacetValue, Highlight, best_sentences, brief, facet_counts, related_topics, source_link, web_url
 from search_app.params import BadParameter, SearchParams, search_params, talking_points_params
 from search_app.querylog_hook import log_search
 from search_app.views import current_index
@@ -72,13 +69,13 @@ def search_page():
         response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
         if request.args.get(REFINE) != "1":  # a facet click narrows a logged search; it is not a new question
             log_search("search", index, p.q, response)
-        answer = answerability(index, p.q, p.filters)
+        signal = answer(index, p.q, filters=p.filters, query_vector=response.query_vector)
         facets = facet_counts(index, p.q)
         highlights = best_sentences(index.embedder, p.q, [h.chunk for h in response.hits])
         context.update(
-            response=response, params=p, answered=answer.answered, answer=answer,
+            response=response, params=p, answered=signal.answered, answer=signal,
             results=[ResultView(h, hl) for h, hl in zip(response.hits, highlights)],
-            related=[] if answer.answered else related_topics(index, p.q),
+            related=[] if signal.answered else related_topics(index, p.q),
             facet_groups=[
                 ("Source type", "source_type", _facet_links(p, "source_type", facets.source_type)),
                 ("Organisation", "organisation", _facet_links(p, "organisation", facets.organisation)),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from kb.search.index import MODES, Filters
+from kb import MODES, Filters
 
 MAX_QUERY_CHARS = 1000
 K_DEFAULT, K_MAX = 10, 50

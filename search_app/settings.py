@@ -10,7 +10,7 @@ import multiprocessing
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kb.core.settings import load, setting
+from kb.core import load, setting
 
 
 @dataclass(frozen=True)

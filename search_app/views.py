@@ -5,9 +5,7 @@ from dataclasses import asdict
 
 from flask import current_app, url_for
 
-from kb.core.records import Hit
-from kb.search.live import LiveIndex
-from kb.search.index import Index, SearchResponse
+from kb import Hit, Index, LiveIndex, SearchResponse
 
 
 def live_index() -> LiveIndex:

@@ -60,7 +60,7 @@ def test_tampered_files_are_detected_at_open(tmp_path, small_corpus, settings):
     kb.build_index(small_corpus, tmp_path, fake, settings)
     version = IndexLayout(tmp_path).current_dir()
     kb.Index.open(tmp_path, fake, settings)  # opens fine before tampering
-    for name in ("vectors.faiss", "kb.sqlite", "embeddings.npy"):
+    for name in ("dense.faiss", "kb.sqlite", "dense.npy"):
         original = (version / name).read_bytes()
         (version / name).write_bytes(original[: len(original) // 2])
         with pytest.raises(kb.IndexCorruptError, match=name):
@@ -85,9 +85,10 @@ def test_build_swaps_versions_and_leaves_no_staging(tmp_path, small_corpus, sett
     assert not list(tmp_path.glob(".staging-*"))
     manifest = json.loads((layout.current_dir() / "manifest.json").read_text())
     assert manifest["counts"] == {"documents": 2, "chunks": second.chunks}
-    assert manifest["model"]["name"] == "fake-hashing-model" and manifest["model"]["dim"] == 16
+    model = manifest["retrievers"]["dense"]["model"]
+    assert model["name"] == "fake-hashing-model" and model["dim"] == 16
     assert manifest["chunker"]["max_tokens"] == settings.chunking.max_tokens
-    assert set(manifest["files"]) == {"vectors.faiss", "kb.sqlite", "embeddings.npy"}
+    assert set(manifest["files"]) == {"dense.faiss", "kb.sqlite", "dense.npy"}
 
 
 def test_duplicate_ids_and_empty_corpus_are_refused(tmp_path, small_corpus, settings):

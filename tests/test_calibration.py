@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from indexer.cli import main as cli
-from kb.answer.calibration import (
-    CalibrationError,
-    answer_signal,
-    best_threshold,
-    leave_one_out_accuracy,
-    load_questions,
-    thin_threshold,
-    thresholds,
-)
-from kb.search.index import Index
+from kb import Index
+from kb.answer.calibration import CalibrationError, best_threshold, leave_one_out_accuracy, load_questions, thin_threshold
+from kb.answer.signal import answer, thresholds
 from tests.conftest import CORPUS, EVAL
 
 
@@ -30,8 +23,8 @@ def test_threshold_separates_our_questions_from_off_topic_ones(corpus_index):
     questions = load_questions(EVAL / "questions.jsonl")
     offtopic = load_questions(EVAL / "offtopic.jsonl")
     # Recomputed here through the public signal, not read back from the module's own summary.
-    answered = [answer_signal(corpus_index, q).answer_score for q in questions]
-    unanswered = [answer_signal(corpus_index, q).answer_score for q in offtopic]
+    answered = [answer(corpus_index, q).answer_score for q in questions]
+    unanswered = [answer(corpus_index, q).answer_score for q in offtopic]
     accuracy = _balanced_accuracy(answered, unanswered, cal["margin"])
     loo = leave_one_out_accuracy(answered, unanswered)
     print(f"\nanswered cut {cal['margin']}: balanced accuracy {accuracy:.3f} (leave-one-out {loo:.3f}); "

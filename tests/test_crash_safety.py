@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kb
-from kb.build.pipeline import CHECKPOINTS
+from kb.build import CHECKPOINTS
 
 KILL_AT_ENV = "KB_BUILD_KILL_AT"
 from kb.index.layout import IndexLayout

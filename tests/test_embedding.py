@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from kb.models.sentence_transformer import QueryBatcher
+from kb.models.batcher import QueryBatcher
 
 QUESTIONS = [
     "When was the CPR number introduced?",

@@ -6,7 +6,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 from kb.insight.facets import FACET_DEPTH, facet_counts
-from kb.answer.signal import answer_threshold, touch_threshold
+from kb.answer.signal import answer
 
 QUERY = "registry data for research"
 
@@ -18,7 +18,7 @@ def _relevant_docs(index, query, cut):
 
 def test_counts_are_documents_per_value_above_the_thin_cut(corpus_index):
     facets = facet_counts(corpus_index, QUERY)
-    docs = _relevant_docs(corpus_index, QUERY, touch_threshold(corpus_index, QUERY))
+    docs = _relevant_docs(corpus_index, QUERY, answer(corpus_index, QUERY).thin_cut)
     assert facets.documents == len(docs) >= 3
     expected_types: dict[str, int] = {}
     for d in docs:
@@ -32,7 +32,7 @@ def test_counts_are_documents_per_value_above_the_thin_cut(corpus_index):
 
 
 def test_the_thin_cut_sits_below_the_answer_cut_and_the_cut_matters(corpus_index):
-    assert touch_threshold(corpus_index, QUERY) <= answer_threshold(corpus_index, QUERY)
+    assert answer(corpus_index, QUERY).thin_cut <= answer(corpus_index, QUERY).cut
     everything = facet_counts(corpus_index, QUERY, cut=-1.0)
     assert everything.documents > facet_counts(corpus_index, QUERY).documents
     assert not facet_counts(corpus_index, QUERY, cut=1.01)

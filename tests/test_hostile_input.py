@@ -443,6 +443,6 @@ def test_admin_login_form_with_invalid_utf8(apps):
 # ---- afterwards ---------------------------------------------------------------------------------
 
 def test_the_index_is_untouched_after_the_suite(public, corpus_index):
-    verify_checksums(corpus_index.version_dir, corpus_index.manifest)
+    verify_checksums(corpus_index.version_dir, corpus_index.manifest, list(corpus_index.manifest["files"]))
     health = public.get("/healthz").get_json()
     assert health["status"] == "ok" and health["chunks"] == corpus_index.chunk_count

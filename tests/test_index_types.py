@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import kb
-from kb.index.layout import IndexLayout, build_faiss_index, configure_search, ivf_nlist_for, search_parameters
+from kb.index.layout import IndexLayout
+from kb.search.dense import build_faiss_index, configure_search, ivf_nlist_for, search_parameters
 from tests.fake_embedder import FakeEmbedder
 
 
@@ -93,19 +94,20 @@ def test_parameters_are_recorded_in_the_manifest_and_applied_at_open(tmp_path, c
     report = kb.build_index(corpus_docs, tmp_path, fake, approx)
     assert report.chunks > 20
     manifest = json.loads((IndexLayout(tmp_path).current_dir() / "manifest.json").read_text())
-    assert manifest["index"]["type"] == "ivf-flat-ip"
-    assert manifest["index"]["params"]["nlist"] == 4 and manifest["index"]["params"]["nprobe"] == 3
-    assert manifest["index"]["vectors"] == report.chunks and manifest["index"]["exact_max"] == 20
+    info = manifest["retrievers"]["dense"]["index"]
+    assert info["type"] == "ivf-flat-ip"
+    assert info["params"]["nlist"] == 4 and info["params"]["nprobe"] == 3
+    assert info["vectors"] == report.chunks and info["exact_max"] == 20
 
     # a reader configured differently still searches the way the index was built
     index = kb.Index.open(tmp_path, fake, replace(approx, ivf_nprobe=1))
-    assert faiss.extract_index_ivf(index._faiss).nprobe == 3
+    assert faiss.extract_index_ivf(index.dense()._faiss).nprobe == 3
     hits = index.search("national patient registry", k=5, mode="dense").hits
     assert len(hits) == 5
 
     small = kb.build_index(corpus_docs, tmp_path / "exact", fake, settings)
     manifest = json.loads((IndexLayout(tmp_path / "exact").current_dir() / "manifest.json").read_text())
-    assert small.chunks <= settings.exact_index_max_vectors and manifest["index"]["type"] == "flat-ip"
+    assert small.chunks <= settings.exact_index_max_vectors and manifest["retrievers"]["dense"]["index"]["type"] == "flat-ip"
 
 
 def test_changing_index_settings_triggers_a_rebuild(tmp_path, corpus_docs, settings):

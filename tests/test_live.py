@@ -8,7 +8,9 @@ import pytest
 
 import kb
 from kb.search.live import LiveIndex
-from kb.index.layout import VECTORS, IndexLayout
+from kb.index.layout import IndexLayout
+
+VECTORS = "dense.faiss"
 from search_app import create_app
 from tests.fake_embedder import FakeEmbedder
 
@@ -74,7 +76,7 @@ def test_a_broken_new_version_is_not_switched_to(fast_settings, corpus_docs):
     assert r.status_code == 200 and r.get_json()["index_version"] == v1.build_id
     health = client.get("/healthz").get_json()
     assert health["status"] == "ok" and health["index_version"] == v1.build_id
-    assert v1.build_id in health["last_reload_error"] and "vectors.faiss" in health["last_reload_error"]
+    assert v1.build_id in health["last_reload_error"] and VECTORS in health["last_reload_error"]
 
     v3 = kb.build_index(corpus_docs[:5], index_dir, fake, fast_settings)
     time.sleep(RELOAD * 1.5)

@@ -22,9 +22,10 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 import kb
 from indexer.loaders import load_corpus
-from kb.models.sentence_transformer import Embedder
+from kb.models import SentenceTransformerEncoder as Embedder
 from kb.search.live import LiveIndex
-from kb.index.layout import DATABASE, IndexLayout
+from kb.index.layout import IndexLayout
+from kb.index.store import DATABASE
 from search_app import create_app
 from tests.conftest import CORPUS
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kb.answer.calibration import answer_signal
+from kb.answer.signal import answer
 from kb.search.live import LiveIndex
 from kb.insight.querylog import QueryLog, QueryRecord, iso
 from search_app import create_app
@@ -75,7 +75,7 @@ def test_a_row_per_request_type(logged):
     cal = index.manifest["answer_threshold"]
     assert logged_rows[0].answer_score >= cal["thin_margin"] > logged_rows[1].answer_score
     # Scored from the search's own query vector, it equals a fresh computation.
-    assert logged_rows[0].answer_score == pytest.approx(answer_signal(index, CPR).answer_score, abs=1e-6)
+    assert logged_rows[0].answer_score == pytest.approx(answer(index, CPR).answer_score, abs=1e-6)
 
 
 def test_filters_are_logged(logged):
@@ -226,9 +226,9 @@ def test_a_broken_log_object_does_not_fail_the_search(logged, monkeypatch, caplo
 
 def test_a_failed_answer_score_still_writes_the_row(logged, monkeypatch):
     app, qlog = logged
-    import search_app.querylog_hook as hook
+    import kb.insight.querylog as querylog_module
 
-    monkeypatch.setattr(hook, "answer_signal", lambda *args: (_ for _ in ()).throw(ValueError("no model")))
+    monkeypatch.setattr(querylog_module, "answer", lambda *args, **kw: (_ for _ in ()).throw(ValueError("no model")))
     assert app.test_client().get("/api/search", query_string={"q": CPR}).status_code == 200
     (row,) = rows(qlog)
     assert row.query == CPR and row.answer_score is None and qlog.stats.enrich_failed == 1
@@ -238,7 +238,7 @@ def test_a_logged_search_runs_the_model_once(logged, embedder, monkeypatch):
     """The answer score reuses the search's query vector: with the query cache off (or evicted)
     the writer thread would otherwise encode every logged query again, halving throughput."""
     app, qlog = logged
-    monkeypatch.setattr(embedder, "_cache_size", 0)
+    monkeypatch.setattr(embedder._queries, "_size", 0)
     calls = []
     monkeypatch.setattr(embedder.queries, "_encode", lambda texts, real=embedder.queries._encode: calls.append(texts) or real(texts))
     query = "Which Danish registry records every hospital contact since 1977, and who may use it?"

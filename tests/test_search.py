@@ -1,14 +1,15 @@
 """Search behaviour on the real model and corpus: modes, fusion, filters and keyword sanitisation."""
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from kb import Filters
 from kb.search.keyword import fts_match_expression, query_terms
-from kb.search.index import Filters
 
-search_module = importlib.import_module("kb.search.index")  # the module; `kb.search.index` is also a function
+store_module = importlib.import_module("kb.index.store")
 
 
 def _docs(response) -> list[str]:
@@ -162,8 +163,8 @@ def test_keyword_filter_with_a_long_row_list_still_applies_before_the_cut(corpus
     """Large filters bind their rows differently (as one JSON array); the result must not change."""
     f = Filters(source_types=("registry", "agency"))
     expected = [h.chunk.id for h in corpus_index.search("register data", k=30, mode="keyword", filters=f).hits]
-    monkeypatch.setattr(search_module, "SQL_LIST_MAX", 3)
-    corpus_index._allowed_rows.cache_clear()
+    monkeypatch.setattr(store_module, "SQL_LIST_MAX", 3)
+    corpus_index.allowed_rows.cache_clear()
     hits = corpus_index.search("register data", k=30, mode="keyword", filters=f).hits
     assert [h.chunk.id for h in hits] == expected and len(hits) == 30
     hybrid = corpus_index.search("register data", k=30, mode="hybrid", filters=f).hits
@@ -243,21 +244,22 @@ def test_hybrid_skips_the_second_bm25_query_only_when_it_would_change_nothing(co
 
     questions = [json.loads(line)["question"] for line in Path("tests/eval/questions.jsonl").read_text().splitlines()]
     queries = questions[:30] + ["Denmark health data", "CPR number 1968", "RoboCluster"]
+    keyword = corpus_index.keyword
     calls, second_query_ran = [], 0
-    real_keyword = corpus_index._keyword
-    monkeypatch.setattr(corpus_index, "_keyword", lambda *a, **kw: calls.append(kw.get("restrict")) or real_keyword(*a, **kw))
+    real_search, real_score = keyword.search, keyword.score
+    monkeypatch.setattr(keyword, "search", lambda *a: calls.append("search") or real_search(*a))
+    monkeypatch.setattr(keyword, "score", lambda *a: calls.append("score") or real_score(*a))
     for depth in (5, 100):  # 5: keyword lists are cut, the second query is needed
         for q in queries:
             calls.clear()
             fast = corpus_index.score_candidates(q, "hybrid", depth)
-            skipped = all(r is None for r in calls)
-            real_fuse = corpus_index._fuse
-            with monkeypatch.context() as m:
-                m.setattr(corpus_index, "_fuse", lambda *a, **kw: real_fuse(*a, **{**kw, "kw_complete": False}))
+            skipped = "score" not in calls
+            with monkeypatch.context() as m:  # the same search with the short cut disabled
+                m.setattr(keyword, "search", lambda *a: replace(real_search(*a), complete=False))
                 slow = corpus_index.score_candidates(q, "hybrid", depth)
             assert fast == slow, q
             second_query_ran += not skipped
     assert second_query_ran >= 20  # both paths were compared
     calls.clear()
     corpus_index.score_candidates("RoboCluster", "hybrid", 100)
-    assert calls == [None]  # one keyword query, no second one
+    assert calls == ["search"]  # one keyword query, no second one

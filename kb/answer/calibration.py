@@ -1,18 +1,9 @@
-"""Calibrating "answered": which score says the corpus answers a question, measured, not guessed.
+"""Calibrating "answered": which answer score says the corpus answers a question, measured, not guessed.
 
-The signal. For a query q, `top` is the best cosine of q with any passage, and `background` is the
-median cosine of q with the passages (all of them, or a fixed evenly spaced sample of
-`BACKGROUND_SAMPLE` for large indexes). The *answer score* is `top - background`: how far the best
-passage stands out above what the corpus says about the question in general. A raw cosine is
-inflated for questions that share the corpus's vocabulary without being about it ("Which venture
-capital funds invest in Danish fintech?" reaches 0.55 on a biobank page); subtracting the
-background removes most of that. On our question sets the answer score separates answered from
-off-topic questions with a balanced accuracy of about 0.97 (0.94 leave-one-out), the raw top cosine
-only about 0.90 (0.84 leave-one-out): docs/COVERAGE.md has the numbers.
-
-The calibration. At build time (a `post_build` hook, so the numbers travel in the manifest of the
-version they were measured on) we score our own questions (tests/eval/questions.jsonl, which the
-corpus answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does not), and pick:
+At build time (a `post_build` hook, so the numbers travel in the manifest of the version they
+were measured on) we score our own questions (tests/eval/questions.jsonl, which the corpus
+answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does not) with the answer
+signal (kb.answer.signal), and pick:
 
 * `margin` — the answer score that maximises balanced accuracy (Youden's J); at or above it a
   question counts as answered (a topic as `covered`);
@@ -21,161 +12,31 @@ corpus answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does 
   corpus touches the subject but does not clearly answer it (`thin`).
 
 The same is done for the raw top cosine (`dense`, `thin`) for callers that only hold a cosine and
-no query. `kb.answer.signal.answer_threshold(index, query)` turns the margin into a per-query cosine cut
-(`background + margin`), so "a passage answers the query" means the same thing everywhere: the
-search page's no-match state, facets, talking points, the coverage report and the query log.
+no query. On our question sets the answer score separates answered from off-topic questions with
+a balanced accuracy of about 0.97 (0.94 leave-one-out), the raw top cosine only about 0.90 (0.84
+leave-one-out): docs/COVERAGE.md has the numbers.
 """
 from __future__ import annotations
 
 import hashlib
-import math
-import threading
-import weakref
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kb.answer.signal import MANIFEST_KEY, answer, background_vectors, warm_queries
 from kb.core.jsonl import jsonl_records
 
-if TYPE_CHECKING:  # kb.search.index does not import this module; keep the run-time graph one-way
+if TYPE_CHECKING:
     from kb.search.index import Index
 
 CALIBRATION_VERSION = 1
-BACKGROUND_SAMPLE = 4096
 THIN_OFFTOPIC_PERCENTILE = 75.0
-VERDICTS = ("covered", "thin", "gap")
-MANIFEST_KEY = "answer_threshold"
-
-# Used only when an index carries no calibration (built without question files): the values
-# measured on this corpus with all-MiniLM-L6-v2 (docs/COVERAGE.md), rounded.
-DEFAULT_MARGIN = 0.25
-DEFAULT_THIN_MARGIN = 0.20
-DEFAULT_DENSE = 0.55
-DEFAULT_THIN_DENSE = 0.42
 
 
 class CalibrationError(ValueError):
     """A question file is missing, empty or malformed; the message says which line."""
-
-
-@dataclass(frozen=True)
-class AnswerSignal:
-    """How well the index answers one query: best cosine, background cosine, and their gap."""
-
-    top_dense: float
-    background: float
-    top_chunk_id: str | None = None
-    top_doc_id: str | None = None
-
-    @property
-    def answer_score(self) -> float:
-        return self.top_dense - self.background
-
-
-@dataclass(frozen=True)
-class AnswerThresholds:
-    """The cuts an index was calibrated with (or the documented defaults)."""
-
-    margin: float
-    thin_margin: float
-    dense: float
-    thin_dense: float
-    calibrated: bool
-
-    def verdict(self, answer_score: float | None = None, top_dense: float | None = None) -> str | None:
-        """covered / thin / gap from the answer score; from the raw cosine only when that is all we have."""
-        if answer_score is not None and math.isfinite(answer_score):
-            hi, lo, value = self.margin, self.thin_margin, answer_score
-        elif top_dense is not None and math.isfinite(top_dense):
-            hi, lo, value = self.dense, self.thin_dense, top_dense
-        else:
-            return None
-        if value >= hi:
-            return "covered"
-        return "thin" if value >= lo else "gap"
-
-
-# ---- the signal ---------------------------------------------------------------------------
-
-_background_cache: "weakref.WeakKeyDictionary[Index, np.ndarray]" = weakref.WeakKeyDictionary()
-_background_lock = threading.Lock()
-
-
-def background_vectors(index: "Index") -> np.ndarray:
-    """The stored vectors the background is measured on: all, or an evenly spaced fixed sample.
-
-    A fixed sample (not a random one) keeps the answer score of a query reproducible for the
-    lifetime of a version; it is read once per opened index.
-    """
-    with _background_lock:
-        cached = _background_cache.get(index)
-    if cached is not None:
-        return cached
-    n = index.chunk_count
-    if n == 0:
-        vectors = np.zeros((0, index.embedder.dim), dtype=np.float32)
-    else:
-        rows = np.unique(np.linspace(0, n - 1, min(n, BACKGROUND_SAMPLE)).round().astype(np.int64)).tolist()
-        found = dict(index.db.connection().execute(
-            f"SELECT row, chunk_id FROM chunks WHERE row IN ({','.join('?' * len(rows))})", rows
-        ).fetchall())
-        vectors = np.ascontiguousarray(index.vectors_of([found[r] for r in rows if r in found]), dtype=np.float32)
-    with _background_lock:
-        _background_cache[index] = vectors
-    return vectors
-
-
-def background_score(index: "Index", query_vector: np.ndarray) -> float:
-    """Median cosine of a (normalised) query vector with the corpus's passages."""
-    vectors = background_vectors(index)
-    if len(vectors) == 0:
-        return 0.0
-    return float(np.median(vectors @ query_vector))
-
-
-def answer_signal(index: "Index", query: str, query_vector: np.ndarray | None = None) -> AnswerSignal:
-    """The answer signal of one query over the whole index (unfiltered: does the *corpus* answer it?).
-
-    Pass the query's vector when a search already computed it: with the query cache off (or
-    full) the model would otherwise run twice for every logged request.
-    """
-    qvec = index.embedder.encode_query(query) if query_vector is None else query_vector
-    background = background_score(index, qvec)
-    nearest = index.nearest(qvec, k=1)
-    if not nearest:
-        return AnswerSignal(top_dense=background, background=background)
-    hit = nearest[0]
-    return AnswerSignal(top_dense=float(hit.score), background=background, top_chunk_id=hit.chunk.id,
-                        top_doc_id=hit.chunk.doc_id)
-
-
-def warm_queries(embedder: object, texts: Iterable[str], workers: int = 32) -> None:
-    """Encode many queries up front, so the searches that follow find them in the query cache.
-
-    Concurrent `encode_query` calls share model calls (kb.models.sentence_transformer's QueryBatcher), so 119
-    questions cost a handful of batched calls instead of 119 single ones — ten times faster on a
-    busy two-core machine. Results are cached, not returned; a smaller cache only costs speed.
-    """
-    unique = list(dict.fromkeys(texts))
-    if len(unique) < 2:
-        return
-    with ThreadPoolExecutor(max_workers=min(workers, len(unique)), thread_name_prefix="kb-warm") as pool:
-        list(pool.map(embedder.encode_query, unique))
-
-
-def thresholds(index: "Index") -> AnswerThresholds:
-    """The calibrated cuts in the index manifest, else the documented defaults."""
-    value = index.manifest.get(MANIFEST_KEY)
-    if isinstance(value, dict) and all(_finite(value.get(k)) for k in ("margin", "thin_margin", "dense", "thin")):
-        return AnswerThresholds(
-            margin=float(value["margin"]), thin_margin=float(value["thin_margin"]),
-            dense=float(value["dense"]), thin_dense=float(value["thin"]), calibrated=True,
-        )
-    return AnswerThresholds(DEFAULT_MARGIN, DEFAULT_THIN_MARGIN, DEFAULT_DENSE, DEFAULT_THIN_DENSE, calibrated=False)
 
 
 # ---- choosing thresholds ------------------------------------------------------------------
@@ -255,12 +116,12 @@ def questions_sha256(answered_path: Path, unanswered_path: Path) -> str:
 def calibrate(index: "Index", answered: Sequence[str], unanswered: Sequence[str], *, questions_hash: str = "") -> dict:
     """Score both question sets on `index` and return the manifest fields (`{"answer_threshold": ...}`)."""
     warm_queries(index.embedder, [*answered, *unanswered])
-    sig_a = [answer_signal(index, q) for q in answered]
-    sig_u = [answer_signal(index, q) for q in unanswered]
+    sig_a = [answer(index, q) for q in answered]
+    sig_u = [answer(index, q) for q in unanswered]
     m_a = [s.answer_score for s in sig_a]
     m_u = [s.answer_score for s in sig_u]
-    d_a = [s.top_dense for s in sig_a]
-    d_u = [s.top_dense for s in sig_u]
+    d_a = [s.background if s.top_dense is None else s.top_dense for s in sig_a]
+    d_u = [s.background if s.top_dense is None else s.top_dense for s in sig_u]
     margin = _r(best_threshold(m_a, m_u))
     dense = _r(best_threshold(d_a, d_u))
     return {
@@ -304,10 +165,6 @@ def calibration_for_build(answered_path: Path, unanswered_path: Path) -> tuple[s
         return calibrate(index, answered, unanswered, questions_hash=digest)
 
     return digest, post_build
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _r(x: float) -> float:

@@ -56,6 +56,18 @@ class Document:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """What a citation needs of a document, kept in memory for every document of an open index."""
+
+    doc_id: str
+    title: str
+    url: str
+    source_type: str
+    organisation: str
+    as_of: str
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A retrievable passage: `text == document.text[start:end]`, always."""
 

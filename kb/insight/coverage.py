@@ -1,6 +1,6 @@
 """Coverage of a topic list: which promised topics the corpus answers, treats thinly, or misses.
 
-Each topic is scored like a question (kb.answer.calibration): its answer score is the best passage's
+Each topic is scored like a question by the answer signal (kb.answer.signal): its answer score is the best passage's
 cosine minus the topic's background cosine over all passages, and the calibrated cuts stored in
 the index manifest turn it into a verdict — `covered` (at or above the answered cut), `thin`
 (between the thin and answered cuts) or `gap` (below the thin cut: it scores like the questions we
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from kb.answer.calibration import VERDICTS, AnswerThresholds, background_score, thresholds, warm_queries
+from kb.answer.signal import VERDICTS, AnswerThresholds, answer, thresholds, warm_queries
 from kb.insight.csvexport import to_csv
 
 if TYPE_CHECKING:
@@ -149,26 +149,25 @@ def load_topics(path: Path) -> list[Topic]:
     return topics
 
 
-def topic_coverage(index: "Index", topic: Topic, cuts: AnswerThresholds, depth: int = SEARCH_DEPTH) -> TopicCoverage:
-    """Score one topic: best passage, answer score, verdict and supporting documents."""
+def topic_coverage(index: "Index", topic: Topic, depth: int = SEARCH_DEPTH) -> TopicCoverage:
+    """Score one topic: the answer signal (verdict, best passage) and the supporting documents."""
+    signal = answer(index, topic.topic)
+    if signal.top_chunk_id is None:
+        return TopicCoverage(topic, "gap", 0.0, signal.background, signal.background, None, ())
     hits = index.search(topic.topic, k=max(1, min(depth, index.chunk_count)), mode="dense").hits
-    background = background_score(index, index.embedder.encode_query(topic.topic))
-    if not hits:
-        return TopicCoverage(topic, "gap", 0.0, background, background, None, ())
-    top = float(hits[0].dense_score if hits[0].dense_score is not None else hits[0].score)
-    score = top - background
-    cut = background + cuts.margin  # the cosine a passage needs to answer this topic
-    supporting = tuple(dict.fromkeys(h.chunk.doc_id for h in hits if (h.dense_score or 0.0) >= cut))
-    c = hits[0].citation
-    best = Passage(text=hits[0].chunk.text, doc_id=c.doc_id, chunk_id=hits[0].chunk.id, title=c.title, url=c.url,
+    supporting = tuple(dict.fromkeys(h.chunk.doc_id for h in hits if (h.dense_score or 0.0) >= signal.cut))
+    chunk = index.chunk(signal.top_chunk_id)
+    c = index.citation(chunk)
+    best = Passage(text=chunk.text, doc_id=c.doc_id, chunk_id=chunk.id, title=c.title, url=c.url,
                    section=c.section, source_type=c.source_type)
-    return TopicCoverage(topic, cuts.verdict(answer_score=score) or "gap", score, top, background, best, supporting)
+    return TopicCoverage(topic, signal.verdict, signal.answer_score, signal.top_dense, signal.background, best,
+                         supporting)
 
 
 def coverage_report(index: "Index", topics: list[Topic]) -> CoverageReport:
     """The report over all topics, weakest first (ties: topic text)."""
     cuts = thresholds(index)
     warm_queries(index.embedder, [t.topic for t in topics])
-    rows = [topic_coverage(index, t, cuts) for t in topics]
+    rows = [topic_coverage(index, t) for t in topics]
     rows.sort(key=lambda r: (r.answer_score, r.topic.topic.lower()))
     return CoverageReport(index_version=index.version, thresholds=cuts, topics=rows)

@@ -2,7 +2,7 @@
 
 Definition (documented in the README): a document counts for a query when at least one of its
 passages is among the top `FACET_DEPTH` candidates of an *unfiltered* hybrid search AND that
-passage's cosine with the query reaches the query's "thin" cut (kb.answer.signal.touch_threshold:
+passage's cosine with the query reaches the query's "thin" cut (kb.answer.signal, `Answer.thin_cut`:
 its background cosine plus the calibrated thin margin — the passage at least touches the
 subject). Counts are of documents, not passages, so a long page does not outweigh a short one,
 and they come from the unfiltered candidates so that, on a filtered page, the other values stay
@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kb.answer.signal import touch_threshold
+from kb.answer.signal import answer
 
 if TYPE_CHECKING:
     from kb.search.index import Index
@@ -54,7 +54,7 @@ def facet_counts(index: "Index", query: str, *, depth: int = FACET_DEPTH, cut: f
 
     `cut` overrides the cosine a passage must reach (default: the query's thin cut).
     """
-    limit = touch_threshold(index, query) if cut is None else cut
+    limit = answer(index, query).thin_cut if cut is None else cut
     hits = index.search(query, k=depth, mode="hybrid").hits
     doc_ids = {h.chunk.doc_id for h in hits if h.dense_score is not None and h.dense_score >= limit}
     docs = [index.documents[d] for d in doc_ids if d in index.documents]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kb.core.records import Chunk
-from kb.models.sentence_transformer import Embedder
+from kb.models import Encoder
 from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
 from kb.ingest.sentences import sentence_spans
 
@@ -31,7 +31,7 @@ class Highlight:
 
 
 def best_sentences(
-    embedder: Embedder, query: str, chunks: Sequence[Chunk], cache: SentenceVectorCache | None = None
+    embedder: Encoder, query: str, chunks: Sequence[Chunk], cache: SentenceVectorCache | None = None
 ) -> list[Highlight | None]:
     """One highlight per chunk (None for a chunk without text), from one batched encode call."""
     spans_per_chunk = [sentence_spans(c.text) for c in chunks]

@@ -6,7 +6,7 @@ count, top scores and the documents in the top five; no IP address, user agent, 
 other identifier is ever accepted by this module (the record type has no field for one).
 
 Writing must never slow or break a search, so `QueryLog.record` only puts the row on a bounded
-queue and returns; a background thread enriches it (the answer score, kb.answer.calibration) and inserts
+queue and returns; a background thread enriches it (the answer score, kb.answer.signal) and inserts
 rows in batches. A full queue drops the row, a failed write is logged and counted, never raised.
 Rows older than the retention period are purged when the writer starts and then periodically.
 """
@@ -25,7 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from kb.answer.signal import answer
 from kb.core.settings import Settings
+from kb.search.query import Filters, SearchResponse
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS queries (
     result_count INTEGER NOT NULL,
     top_score REAL,
     top_dense_score REAL,             -- best cosine of the query with any passage
-    answer_score REAL,                -- top cosine minus background cosine (kb.answer.calibration)
+    answer_score REAL,                -- top cosine minus background cosine (kb.answer.signal)
     top_doc_id TEXT,
     top5_doc_ids TEXT NOT NULL,       -- JSON list, for "documents nobody sees"
     index_version TEXT NOT NULL
@@ -358,3 +360,36 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
         conn.close()
     except sqlite3.Error:
         pass
+
+
+# ---- rows from what the product answered ----------------------------------------------------
+
+def record_of(kind: str, index, query: str, results, *, mode: str | None = None,
+              filters: Filters | None = None) -> QueryRecord:
+    """The row for one answered request: a `SearchResponse`, or talking points (items with
+    `.score` and `.citation.doc_id`, best first). Nothing about the client goes in."""
+    if isinstance(results, SearchResponse):
+        doc_ids = [h.chunk.doc_id for h in results.hits]
+        top_score, top_dense = results.top_score, results.top_dense_score
+        mode = mode or results.mode
+        filters = filters or results.filters
+    else:
+        items = list(results or [])
+        doc_ids = [item.citation.doc_id for item in items]
+        top_score = float(items[0].score) if items else None
+        top_dense = None  # filled in by the answer signal (the best passage's cosine)
+        mode = mode or "hybrid"
+    return QueryRecord(
+        kind=kind, query=query, mode=mode, filters=(filters or Filters()).as_dict(),
+        result_count=len(doc_ids), top_score=top_score, top_dense_score=top_dense,
+        top_doc_id=doc_ids[0] if doc_ids else None, top5_doc_ids=tuple(doc_ids[:5]),
+        index_version=index.version,
+    )
+
+
+def with_answer_score(index, query_vector, rec: QueryRecord) -> QueryRecord:
+    """An `Enricher` for the writer thread: how well the whole corpus answers the query (the
+    answer signal), from the vector the search already computed when there is one."""
+    signal = answer(index, rec.query, query_vector=query_vector)
+    top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense
+    return replace(rec, answer_score=signal.answer_score, top_dense_score=top_dense)

@@ -1,7 +1,7 @@
 """What people asked in a period, read from the query log: what went unanswered, what is popular,
 and which documents nobody saw.
 
-* **Unanswered** and **weakly answered** questions: rows whose answer score (kb.answer.calibration) falls
+* **Unanswered** and **weakly answered** questions: rows whose answer score (kb.answer.signal) falls
   in the `gap` or `thin` band of the current index's calibrated cuts.
 * **Near-duplicates grouped**: "when was cpr introduced" and "When was the CPR number introduced?"
   are one need. Distinct wordings are embedded in one batched model call and grouped with
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.answer.calibration import AnswerThresholds
+from kb.answer.signal import AnswerThresholds
 from kb.insight.csvexport import to_csv
 from kb.insight.querylog import QueryRecord
 

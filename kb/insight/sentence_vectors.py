@@ -83,15 +83,14 @@ def warm_sentences(index, cache: SentenceVectorCache | None = None, slice_size: 
 
     Highlighting and talking points score sentences; on a cold cache the first queries would
     encode dozens of sentences each (seconds on two cores). Serving processes call this once per
-    index version at start-up (`LiveIndex.warm_up`); sentences already cached cost nothing, so a
+    index version at start-up (the web app's warm-up); sentences already cached cost nothing, so a
     new version only encodes what changed. Skipped when the index has more sentences than the
     cache holds (warming would only evict itself). Returns the number of sentences encoded.
     """
     from kb.ingest.sentences import sentence_spans
 
     cache = cache if cache is not None else shared_cache
-    rows = index.db.connection().execute("SELECT text FROM chunks").fetchall()
-    texts = list(dict.fromkeys(t[s:e] for (t,) in rows for s, e in sentence_spans(t)))
+    texts = list(dict.fromkeys(t[s:e] for t in index.store.chunk_texts() for s, e in sentence_spans(t)))
     if not texts or len(texts) > cache.max_entries:
         return 0
     fingerprint = index.embedder.fingerprint

@@ -26,7 +26,8 @@ from kb.core.records import Citation
 from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
 from kb.ingest.sentences import sentence_spans
 from kb.insight.textfragment import source_link
-from kb.answer.signal import Answerability, RelatedTopic, answerability, related_topics
+from kb.answer.signal import Answer, answer
+from kb.insight.related import RelatedTopic, related_topics
 
 if TYPE_CHECKING:
     from kb.search.index import Filters, Index
@@ -137,7 +138,7 @@ def talking_points(
     hits = response.hits
     if not hits:
         return []
-    if answered_only and not answerability(index, topic, filters).answered:
+    if answered_only and not answer(index, topic, filters=filters).answered:
         return []  # the same test as the search page
 
     candidates = _candidates(index, hits)
@@ -293,7 +294,7 @@ class Briefing:
 
     topic: str
     points: list[TalkingPoint]
-    answer: Answerability
+    answer: Answer
     related: list[RelatedTopic] = field(default_factory=list)
     took_ms: float = 0.0
 
@@ -312,7 +313,7 @@ def brief(
 ) -> Briefing:
     """Talking points held to the index's answered threshold; related topics when there are none."""
     t0 = time.perf_counter()
-    answer = answerability(index, topic, filters)
-    points = talking_points(index, topic, n, filters=filters, cache=cache) if answer.answered else []
+    signal = answer(index, topic, filters=filters)
+    points = talking_points(index, topic, n, filters=filters, cache=cache) if signal.answered else []
     related = [] if points else related_topics(index, topic)
-    return Briefing(topic, points, answer, related, round((time.perf_counter() - t0) * 1000.0, 2))
+    return Briefing(topic, points, signal, related, round((time.perf_counter() - t0) * 1000.0, 2))

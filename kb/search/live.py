@@ -11,19 +11,22 @@ import threading
 import time
 from pathlib import Path
 
+from collections.abc import Mapping
+
 from kb.core.settings import Settings
-from kb.models.sentence_transformer import Embedder, load_embedder
-from kb.search.index import Index, resolve_version_dir
-from kb.index.layout import MANIFEST, IndexError_, IndexLayout
+from kb.index.layout import MANIFEST, IndexLayout, IndexProblem, resolve_version_dir
+from kb.models import Encoder, Encoders, load_encoders
+from kb.search.index import Index
 
 log = logging.getLogger(__name__)
 
 
 class LiveIndex:
-    def __init__(self, root: Path, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, root: Path, settings: Settings,
+                 encoders: Encoder | Mapping[str, Encoder] | None = None) -> None:
         self.root = Path(root)
         self.settings = settings
-        self._embedder = embedder
+        self._encoders = Encoders.of(encoders) if encoders is not None else None
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._state: tuple | None = None
@@ -32,15 +35,13 @@ class LiveIndex:
         self.swaps = 0
 
     @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(
-                self.settings.model_path, self.settings.query_cache_size, self.settings.encode_batch_size
-            )
-        return self._embedder
+    def encoders(self) -> Encoders:
+        if self._encoders is None:
+            self._encoders = load_encoders(self.settings)
+        return self._encoders
 
     def get(self) -> Index:
-        """The index to use for one request; raises IndexError_ only if no version was ever good.
+        """The index to use for one request; raises IndexProblem only if no version was ever good.
 
         At most one thread looks for (and opens) a new version at a time; the others keep serving
         the version they have instead of queueing behind it, so a reload never stalls traffic.
@@ -57,7 +58,7 @@ class LiveIndex:
                 self._refresh()
                 self._checked_at = time.monotonic()
             if self._index is None:
-                raise IndexError_(self.last_error or f"No index at {self.root}.")
+                raise IndexProblem(self.last_error or f"No index at {self.root}.")
             return self._index
         finally:
             self._lock.release()
@@ -68,7 +69,7 @@ class LiveIndex:
             version_dir = resolve_version_dir(self.root)
             stat = (version_dir / MANIFEST).stat()
             return (str(version_dir), stat.st_mtime_ns, stat.st_size)
-        except (IndexError_, OSError) as exc:
+        except (IndexProblem, OSError) as exc:
             return ("missing", str(exc))
 
     def _refresh(self) -> None:
@@ -82,7 +83,7 @@ class LiveIndex:
             return
         try:
             # the folder the state names, so the version opened is the version recorded
-            fresh = Index.open(Path(state[0]), self.embedder, self.settings)
+            fresh = Index.open(Path(state[0]), self.encoders, self.settings)
         except Exception as exc:  # anything wrong with the new version: keep serving the old one
             self.last_error = f"kept version {self._index.version if self._index else None}: {exc}"
             log.error("index reload failed, keeping the last good version: %s", exc)
@@ -93,15 +94,12 @@ class LiveIndex:
         self._index = fresh
         self.last_error = None
 
-    def warm_up(self) -> None:
-        """Load the model and index, run one query and encode the index's sentences (highlights,
-        talking points), so the first real requests are not slow."""
-        from kb.insight.sentence_vectors import warm_sentences
-
+    def warm_up(self) -> Index:
+        """Load the models and the index and run one query, so the first real request is not slow.
+        Returns the index, for callers that warm more (the web app encodes sentences next)."""
         index = self.get()
         index.search("warm up", k=1)
-        encoded = warm_sentences(index)
-        log.info("warmed up index %s (%d sentences encoded)", index.version, encoded)
+        return index
 
 
 def current_version(root: Path) -> str | None:
