@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.xss_probe import IMG, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
+from tests.fixtures.xss_probe import IMG, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import pytest
 
 import kb
 from kb.index.layout import IndexLayout
-from tests.fake_embedder import CountingEmbedder, FakeEmbedder
+from tests.fixtures.fake_embedder import CountingEmbedder, FakeEmbedder
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import pytest
 
 from kb.eval.metrics import evaluate_index, rank_documents
 
-QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
+QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
 RECORDS = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
 MEASURES = ("ndcg@10", "mrr@10", "recall@5")
 

@@ -10,7 +10,7 @@ import pytest
 import kb
 from kb.index.layout import IndexLayout
 from kb.search.dense import build_faiss_index, configure_search, ivf_nlist_for, search_parameters
-from tests.fake_embedder import FakeEmbedder
+from tests.fixtures.fake_embedder import FakeEmbedder
 
 
 def clustered(n: int, sample_seed: int, dim: int = 64, clusters: int = 200) -> np.ndarray:

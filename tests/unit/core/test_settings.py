@@ -8,7 +8,7 @@ import pytest
 from kb.core.settings import ChunkSettings, Settings, SettingsError, describe, env_vars, rows
 from search_app.settings import WebSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_defaults_when_nothing_is_set():

@@ -12,7 +12,7 @@ from kb.index.layout import IndexLayout
 
 VECTORS = "dense.faiss"
 from search_app import create_app
-from tests.fake_embedder import FakeEmbedder
+from tests.fixtures.fake_embedder import FakeEmbedder
 
 RELOAD = 0.2  # KB_RELOAD_CHECK_SECONDS for these tests
 

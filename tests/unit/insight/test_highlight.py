@@ -9,7 +9,7 @@ from kb.core.records import Chunk
 from kb.insight.highlight import best_sentences
 from kb.insight.sentence_vectors import SentenceVectorCache
 from kb.ingest.sentences import sentence_spans
-from tests.test_talking_points import CountingEmbedder
+from tests.unit.insight.test_talking_points import CountingEmbedder
 
 CPR_QUESTION = "When was the Danish personal identification number introduced?"
 

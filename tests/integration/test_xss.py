@@ -5,7 +5,7 @@ import pytest
 from bs4 import BeautifulSoup
 from markupsafe import escape
 
-from tests.xss_probe import IMG, JS_URL, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
+from tests.fixtures.xss_probe import IMG, JS_URL, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,9 @@ from indexer.render_site import render_corpus_site
 try:
     from crawl_site import CrawlSite, Route, html_page
 except ImportError:  # tests/ is a package
-    from tests.crawl_site import CrawlSite, Route, html_page
+    from tests.fixtures.crawl_site import CrawlSite, Route, html_page
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "eval" / "questions.jsonl").read_text().splitlines() if line.strip()]
 START_ID = "digital-healthcare-denmark"
 MAX_BYTES = 100_000  # every rendered corpus page is far below this; /huge.html is above it

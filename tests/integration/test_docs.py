@@ -11,7 +11,7 @@ from indexer.cli import build_parser
 from kb.core.settings import ENV_VARS, Settings, env_vars, markdown_table
 from search_app.settings import WebSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -161,7 +161,7 @@ def test_a_leaning_sentence_is_joined_to_the_one_before(tmp_path, settings):
     """Span logic on a tiny index; the fake embedder is enough because relevance is not tested."""
     import kb
     from kb.core.records import BlockBuilder, Document
-    from tests.fake_embedder import FakeEmbedder
+    from tests.fixtures.fake_embedder import FakeEmbedder
 
     b = BlockBuilder()
     b.heading("Zebra registry", 2)

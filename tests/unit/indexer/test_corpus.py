@@ -13,7 +13,7 @@ import pytest
 
 from indexer.loaders import CORPUS_SUFFIXES, iter_corpus_files, load_file, split_front_matter
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / "corpus"
 NON_DOCUMENTS = {"topics.yaml"}  # coverage topics, edited by hand; not indexed
 

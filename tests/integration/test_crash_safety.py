@@ -14,7 +14,7 @@ from kb.build import CHECKPOINTS
 KILL_AT_ENV = "KB_BUILD_KILL_AT"
 from kb.index.layout import IndexLayout
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("civil-registration-system.md", "national-patient-registry.md", "medcom.md")
 
 

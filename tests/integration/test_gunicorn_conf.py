@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-CONF = Path(__file__).resolve().parent.parent / "search_app" / "gunicorn_conf.py"
+CONF = Path(__file__).resolve().parents[2] / "search_app" / "gunicorn_conf.py"
 
 
 def _conf(monkeypatch, cores: int, **env: str) -> dict:

@@ -1,7 +1,7 @@
 """Serving processes warm the sentence cache, so the first highlight or talking point is not slow."""
 from kb.insight.highlight import best_sentences
 from kb.insight.sentence_vectors import SentenceVectorCache, warm_sentences
-from tests.fake_embedder import CountingEmbedder
+from tests.fixtures.fake_embedder import CountingEmbedder
 
 
 def test_warmed_cache_answers_highlights_without_the_model(corpus_index, embedder):

@@ -24,7 +24,7 @@ from indexer.crawl import (
 try:
     from crawl_site import CrawlSite, Route, html_page, local_site  # noqa: F401  (fixture)
 except ImportError:  # tests/ turned into a package
-    from tests.crawl_site import CrawlSite, Route, html_page, local_site  # noqa: F401
+    from tests.fixtures.crawl_site import CrawlSite, Route, html_page, local_site  # noqa: F401
 
 MAX_BYTES = 100_000
 STREAM_LIMIT = 64 * 1024 * 1024  # the "endless" page gives up after this many bytes

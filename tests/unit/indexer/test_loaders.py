@@ -5,7 +5,7 @@ import pytest
 
 from indexer.loaders import LoaderError, load_corpus, load_file, load_html, markdown_blocks, text_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PROMO = ROOT / "corpus" / "digital-healthcare-denmark.txt"
 
 FURNITURE = ["Skip to content", "Play video", "quote ikon", "COntact How can we help you?"]
