@@ -19,11 +19,12 @@ help:
 	@echo "make index  - build or refresh the index only"
 
 # The venv is rebuilt when a requirements file changes; the stamp records a finished install.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed

@@ -15,17 +15,15 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import kb  # noqa: E402
-from indexer.evaluate import evaluate_beir  # noqa: E402
-from kb.core.settings import Settings  # noqa: E402
-from kb.search.index import FUSIONS  # noqa: E402
+import kb
+from indexer.evaluate import evaluate_beir
+from kb.core.settings import Settings
+from kb.core import FUSIONS
 
 
 def machine() -> str:

@@ -12,17 +12,15 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import kb  # noqa: E402
-from indexer.loaders import load_corpus  # noqa: E402
+import kb
+from indexer.loaders import load_corpus
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -51,7 +49,7 @@ def main() -> None:
 
         def bare(q: str) -> None:
             vec = embedder.encode([q])
-            index._faiss.search(vec, 10)
+            index.dense().faiss_index.search(vec, 10)
 
         timings: dict[str, list[float]] = {"bare encode+faiss": []}
         for mode in kb.MODES:

@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import kb  # noqa: E402
-from indexer.evaluate import build_beir_index, load_beir_corpus, load_beir_qrels, load_beir_queries  # noqa: E402
-from kb.core.settings import Settings  # noqa: E402
-from kb.eval.metrics import judged_queries, score_rankings  # noqa: E402
-from kb.search.keyword import fts_match_expression  # noqa: E402
-from kb.search.index import BM25_WEIGHTS  # noqa: E402
-from kb.index.layout import SCHEMA  # noqa: E402
+import kb
+from indexer.evaluate import build_beir_index, load_beir_corpus, load_beir_qrels, load_beir_queries
+from kb.core.settings import Settings
+from kb.eval.metrics import judged_queries, score_rankings
+from kb.search.keyword import fts_match_expression
+from kb.index.store import FTS_TOKENIZER
+from kb.search.keyword import BM25_WEIGHTS
 
 MEASURES = ("ndcg@10", "mrr@10", "recall@100")
 
@@ -42,9 +40,8 @@ def collapse(ranked_units: list[tuple[str, float]], n: int = 100) -> list[str]:
 
 def fts5_runs(units: list[tuple[str, str, str]], queries: dict[str, str], weights=(1.0, 1.0)) -> dict[str, list[str]]:
     """units: (doc_id, title, body). The product's tokenizer and query sanitiser."""
-    tokenizer = SCHEMA.split("tokenize =")[1].split("\n")[0].strip()
     conn = sqlite3.connect(":memory:")
-    conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize = {tokenizer})")
+    conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize = '{FTS_TOKENIZER}')")
     conn.executemany("INSERT INTO t(rowid, title, body) VALUES (?,?,?)",
                      [(i, title, body) for i, (_, title, body) in enumerate(units)])
     runs = {}
@@ -90,8 +87,7 @@ def main() -> int:
     embedder = kb.load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)
     index_dir, _ = build_beir_index(args.beir, settings, embedder, progress=True)
     index = kb.Index.open(index_dir, embedder, settings)
-    chunk_units = [(r["doc_id"], index.documents[r["doc_id"]].title, r["text"])
-                   for r in index.db.connection().execute("SELECT doc_id, text FROM chunks ORDER BY row")]
+    chunk_units = [(c.doc_id, index.documents[c.doc_id].title, c.text) for c in index.store.chunks_in_row_order()]
     doc_units = [(d.id, d.title, d.text) for d in load_beir_corpus(args.beir)]
     queries = load_beir_queries(args.beir)
     qrels = load_beir_qrels(args.beir / "qrels" / f"{args.split}.tsv")

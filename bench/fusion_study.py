@@ -13,22 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import kb  # noqa: E402
-from indexer.evaluate import build_beir_index, load_beir_qrels, load_beir_queries  # noqa: E402
-from kb.core.settings import ChunkSettings, Settings  # noqa: E402
-from kb.eval.metrics import judged_queries, score_rankings  # noqa: E402
-from kb.search.keyword import fts_match_expression  # noqa: E402
-from kb.search.index import BM25_WEIGHTS  # noqa: E402
-from kb.index.layout import SCHEMA  # noqa: E402
+import kb
+from indexer.evaluate import build_beir_index, load_beir_qrels, load_beir_queries
+from kb.core.settings import ChunkSettings, Settings
+from kb.eval.metrics import judged_queries, score_rankings
+from kb.search.keyword import fts_match_expression
+from kb.index.store import FTS_TOKENIZER
+from kb.search import Query
+from kb.search.keyword import BM25_WEIGHTS
 
 MEASURES = ("ndcg@10", "mrr@10")
 
@@ -59,26 +58,25 @@ class Signals:
 
     def __init__(self, index: kb.Index, queries: dict[str, str]) -> None:
         self.index = index
-        self.doc_of = np.array([r[0] for r in index.db.connection().execute("SELECT doc_id FROM chunks ORDER BY row")])
-        vectors = np.asarray(index._vectors)
+        self.doc_of = np.array([c.doc_id for c in index.store.chunks_in_row_order()])
+        vectors = index.dense().vectors_at(range(index.chunk_count))
         self.dense: dict[str, np.ndarray] = {}
         self.kw: dict[str, np.ndarray] = {}
         for qid, text in queries.items():
             q = index.embedder.encode_query(text)
             self.dense[qid] = vectors @ q
             bm = np.full(len(vectors), np.nan)
-            for row, s in index._keyword(text, len(vectors), None):
+            for row, s in index.keyword.search(Query(text), len(vectors), None).hits:
                 bm[row] = s
             self.kw[qid] = bm
         self.doc_kw = whole_document_bm25(index, queries)
 
 
 def whole_document_bm25(index: kb.Index, queries: dict[str, str]) -> dict[str, dict[str, float]]:
-    tokenizer = SCHEMA.split("tokenize =")[1].split("\n")[0].strip()
     conn = sqlite3.connect(":memory:")
-    conn.execute(f"CREATE VIRTUAL TABLE d USING fts5(doc_id UNINDEXED, title, body, tokenize = {tokenizer})")
+    conn.execute(f"CREATE VIRTUAL TABLE d USING fts5(doc_id UNINDEXED, title, body, tokenize = '{FTS_TOKENIZER}')")
     conn.executemany("INSERT INTO d(doc_id, title, body) VALUES (?, ?, ?)",
-                     [(r[0], r[1], r[2]) for r in index.db.connection().execute("SELECT doc_id, title, text FROM documents")])
+                     [(d.id, d.title, d.text) for d in index.store.documents()])
     out: dict[str, dict[str, float]] = {}
     for qid, text in queries.items():
         match = fts_match_expression(text)

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import emit, machine  # noqa: I001  (sets sys.path)
+from common import emit, machine
 
-import kb  # noqa: E402
-from indexer.evaluate import beir_document, load_beir_corpus  # noqa: E402
-from kb.ingest.chunking import chunk_document, embedding_text  # noqa: E402
+import kb
+from indexer.evaluate import beir_document, load_beir_corpus
+from kb.ingest.chunking import chunk_document, embedding_text
 
 
 class CountingEmbedder:

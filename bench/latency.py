@@ -27,14 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, emit, machine, questions, summary  # noqa: I001  (sets sys.path)
+from common import ROOT, emit, machine, questions, summary
 
-import faiss  # noqa: E402
+import faiss
 
-import kb  # noqa: E402
-from gunicorn_server import Client, gunicorn, server_config, server_description  # noqa: E402
-from indexer.loaders import load_corpus  # noqa: E402
-from kb.index.layout import VECTORS  # noqa: E402
+import kb
+from gunicorn_server import Client, gunicorn, server_config, server_description
+from indexer.loaders import load_corpus
+from kb.search.dense import DenseRetriever
 
 LAYERS = ("bare", "kb dense", "kb hybrid", "http dense", "http hybrid")
 
@@ -68,7 +68,7 @@ def main() -> None:
         index_dir = Path(tmp) / "index"
         build = kb.build_index(load_corpus(args.corpus), index_dir, embedder, settings)
         index = kb.Index.open(index_dir, embedder, settings)
-        bare_index = faiss.read_index(str(index.version_dir / VECTORS))
+        bare_index = faiss.read_index(str(index.version_dir / DenseRetriever.file_names("dense")["faiss"]))
 
         def bare(q: str) -> None:
             vec = model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
@@ -112,7 +112,7 @@ def main() -> None:
 
     bare_p50 = summary(timings["bare"])["p50"]
     result.update({
-        "corpus": {"documents": build.documents, "chunks": build.chunks, "index_type": index.manifest["index"]["type"]},
+        "corpus": {"documents": build.documents, "chunks": build.chunks, "index_type": index.dense().info["type"]},
         "queries_per_layer": len(qs) * args.repeat,
         "latency_ms": {name: {**summary(v), "ratio_p50_to_bare": round(summary(v)["p50"] / bare_p50, 3)}
                        for name, v in timings.items()},

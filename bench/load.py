@@ -20,11 +20,11 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, emit, machine, questions, summary  # noqa: I001  (sets sys.path)
+from common import ROOT, emit, machine, questions, summary
 
-import kb  # noqa: E402
-from gunicorn_server import Client, gunicorn, server_description  # noqa: E402
-from indexer.loaders import load_corpus  # noqa: E402
+import kb
+from gunicorn_server import Client, gunicorn, server_description
+from indexer.loaders import load_corpus
 
 
 def main() -> None:

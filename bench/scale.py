@@ -9,7 +9,7 @@ topics, many small ones), each cluster with its own spread — because real text
 clustered and uniform noise makes every index look bad in a different way. Queries are fresh
 draws from the same mixture (not indexed points).
 
-For each size and index type: build seconds (the product's `kb.index.layout.build_faiss_index`; HNSW is
+For each size and index type: build seconds (the product's `kb.search.dense.build_faiss_index`; HNSW is
 built with the same calls in slices so that --hnsw-max-seconds can stop a build that would take
 too long), index bytes (serialised size — what it holds in memory), single-query latency p50/p95
 with FAISS on one thread (a server thread answers one query at a time), and recall@10 against
@@ -24,13 +24,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import emit, machine, summary  # noqa: I001  (sets sys.path)
+from common import emit, machine, summary
 
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
+import faiss
+import numpy as np
 
-from kb.core.settings import Settings  # noqa: E402
-from kb.index.layout import build_faiss_index, ivf_nlist_for  # noqa: E402
+from kb.core.settings import Settings
+from kb.search.dense import build_faiss_index, ivf_nlist_for
 
 DIM = 384
 TOPICS = 64
@@ -119,7 +119,7 @@ def measure_ivf(x: np.ndarray, queries: np.ndarray, truth: np.ndarray, nlist: in
 
 
 def measure_hnsw(x: np.ndarray, queries: np.ndarray, truth: np.ndarray, settings: Settings, max_seconds: float) -> dict:
-    # The same construction as kb.index.layout.build_faiss_index, added in slices so a build can be cut off.
+    # The same construction as kb.search.dense.build_faiss_index, added in slices so a build can be cut off.
     index = faiss.IndexHNSWFlat(DIM, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = settings.hnsw_ef_construction
     t = time.perf_counter()

@@ -9,7 +9,7 @@ Builds (or reuses) an index of the corpus in a temporary folder, then for every 
   talking points warm   the same call again: sentences come from the cache
   highlight cold/warm   kb.insight.highlight.best_sentences for the top-10 hybrid hits
   facets                kb.insight.facets.facet_counts (one hybrid search at depth 50, vectors cached)
-  answerability         kb.answer.signal.answerability (dense top-1 + background)
+  answer signal         kb.answer.signal.answer (dense top-1 + background)
 The query-embedding cache stays on (the page encodes each query once and reuses it); the numbers
 are what a request adds on top of `Index.search`.
 """
@@ -20,17 +20,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, emit, machine, summary  # noqa: I001  (sets sys.path)
+from common import ROOT, emit, machine, summary
 
-import yaml  # noqa: E402
+import yaml
 
-import kb  # noqa: E402
-from indexer.loaders import load_corpus  # noqa: E402
-from kb.insight.facets import facet_counts  # noqa: E402
-from kb.insight.highlight import best_sentences  # noqa: E402
-from kb.insight.sentence_vectors import SentenceVectorCache  # noqa: E402
-from kb.insight.talking_points import brief  # noqa: E402
-from kb.answer.signal import answerability  # noqa: E402
+import kb
+from indexer.loaders import load_corpus
+from kb.insight.facets import facet_counts
+from kb.insight.highlight import best_sentences
+from kb.insight.sentence_vectors import SentenceVectorCache
+from kb.insight.talking_points import brief
+from kb.answer import answer
 
 
 def _ms(fn) -> tuple[float, object]:
@@ -72,7 +72,7 @@ def main() -> None:
                 times["highlight cold"].append(_ms(lambda: best_sentences(embedder, topic, chunks, cache=hl_cache))[0])
                 times["highlight warm"].append(_ms(lambda: best_sentences(embedder, topic, chunks, cache=hl_cache))[0])
                 times["facets"].append(_ms(lambda: facet_counts(index, topic))[0])
-                times["answerability"].append(_ms(lambda: answerability(index, topic))[0])
+                times["answerability"].append(_ms(lambda: answer(index, topic))[0])
         runs = args.repeat * len(topics)
         result.update({
             "command": "bench/talking_points.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None),

@@ -17,20 +17,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import kb  # noqa: E402
-from indexer.evaluate import (  # noqa: E402
+import kb
+from indexer.evaluate import (
     beir_cache_dir, build_beir_index, index_fingerprint, load_beir_corpus, load_beir_qrels, load_beir_queries,
 )
-from kb.core.settings import ChunkSettings, Settings  # noqa: E402
-from kb.eval.metrics import evaluate_index  # noqa: E402
-from kb.search.index import BM25_WEIGHTS  # noqa: E402
+from kb.core.settings import ChunkSettings, Settings
+from kb.eval.metrics import evaluate_index
+from kb.search.keyword import BM25_WEIGHTS
 
 BLEND_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RRF_KS = (10, 30, 60, 100)
@@ -79,12 +77,12 @@ def main() -> int:
         try:
             for config in _grid(settings, args.grid):
                 index.settings = dataclasses.replace(settings, **config["settings"])
-                index.bm25_weights = config.get("bm25_weights", BM25_WEIGHTS)
+                index.keyword.weights = tuple(config.get("bm25_weights", BM25_WEIGHTS))
                 t1 = time.perf_counter()
                 r = evaluate_index(index, queries, qrels, config["mode"], measures=measures)
                 row = {"chunking": chunking.as_dict(), "chunks": report.chunks, "titles": not args.no_titles,
                        "mode": config["mode"],
-                       **config["settings"], "bm25_weights": list(index.bm25_weights),
+                       **config["settings"], "bm25_weights": list(index.keyword.weights),
                        **{k: round(v, 4) for k, v in r.metrics.items()}, "queries": r.queries,
                        "seconds": round(time.perf_counter() - t1, 1)}
                 results.append(row)

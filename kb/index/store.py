@@ -27,7 +27,10 @@ DATABASE = "kb.sqlite"
 # Row lists up to this length are bound as SQL parameters (SQLite allows 32,766), longer ones as JSON.
 SQL_LIST_MAX = 30_000
 
-SCHEMA = """
+# The keyword index's tokenizer: Porter stemming over Unicode word characters, accents folded.
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+SCHEMA = f"""
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -60,7 +63,7 @@ CREATE INDEX documents_source_type ON documents(source_type);
 CREATE INDEX documents_organisation ON documents(organisation);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     title, section, body,
-    tokenize = 'porter unicode61 remove_diacritics 2'
+    tokenize = '{FTS_TOKENIZER}'
 );
 """
 

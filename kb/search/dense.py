@@ -126,7 +126,7 @@ class DenseRetriever:
         self.name = name
         self.encoder = encoder
         self.info = info
-        self._faiss = index
+        self.faiss_index = index
         self._vectors = vectors
         self.count = int(index.ntotal)
         if self.count != len(vectors):
@@ -198,7 +198,7 @@ class DenseRetriever:
         if allowed is not None:
             params = search_parameters(self.info, faiss.IDSelectorBatch(allowed.astype(np.int64)))
         n = min(depth, self.count)
-        scores, ids = self._faiss.search(qvec.reshape(1, -1), n, params=params)
+        scores, ids = self.faiss_index.search(qvec.reshape(1, -1), n, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def score(self, query: Query, rows: Sequence[int]) -> dict[int, float]:

@@ -101,7 +101,7 @@ def test_parameters_are_recorded_in_the_manifest_and_applied_at_open(tmp_path, c
 
     # a reader configured differently still searches the way the index was built
     index = kb.Index.open(tmp_path, fake, replace(approx, ivf_nprobe=1))
-    assert faiss.extract_index_ivf(index.dense()._faiss).nprobe == 3
+    assert faiss.extract_index_ivf(index.dense().faiss_index).nprobe == 3
     hits = index.search("national patient registry", k=5, mode="dense").hits
     assert len(hits) == 5
 
