@@ -136,7 +136,11 @@ def _long_url_key(url: str) -> str:
 def _start_url(start_url: object) -> str:
     if not isinstance(start_url, str) or not start_url.strip():
         raise ValueError("start URL must be a non-empty http:// or https:// URL")
-    if urlsplit(start_url.strip()).scheme.lower() not in ALLOWED_SCHEMES:
+    try:
+        scheme = urlsplit(start_url.strip()).scheme.lower()
+    except ValueError as exc:
+        raise ValueError(f"invalid start URL {start_url!r}: {exc}") from None
+    if scheme not in ALLOWED_SCHEMES:
         raise ValueError(
             f"start URL must use http:// or https:// (got {start_url!r}); "
             "file:, ftp:, mailto:, javascript: and other schemes are not crawled"

@@ -6,13 +6,17 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 
+import indexer.crawl as crawl_mod
+from indexer import cli
 from indexer.crawl import addresses
+from indexer.terminal import terminal_safe
 from indexer.crawl import (
     DEFAULT_USER_AGENT,
     CrawlSettings,
@@ -291,6 +295,179 @@ def test_start_outside_allow_list_raises(local_site, tmp_path):
     with pytest.raises(ValueError, match="allowed domains"):
         crawl(local_site.url("/"), tmp_path, make_settings(local_site, allow_domains=("example.invalid",)))
     assert local_site.requests == []
+
+
+def test_only_default_ports_unless_allowed(local_site, tmp_path):
+    """A high port is refused at the start and as a link or redirect target, unless allowed explicitly;
+    allowing private addresses does not allow other ports."""
+    with pytest.raises(ValueError, match="--allow-port"):
+        crawl(local_site.url("/"), tmp_path, make_settings(allow_private=True))
+    assert local_site.requests == []
+    with CrawlSite() as other:
+        other.add("/", html_page("Other port", []))
+        other.add("/page", html_page("Other page", []))
+        local_site.add("/", html_page("Home", [other.url("/"), "/hop"]))
+        local_site.add("/hop", Route(302, {"Location": other.url("/page")}, b""))
+        report = crawl(local_site.url("/"), tmp_path / "one", make_settings(local_site))
+        assert [rel(local_site, p.final_url) for p in report.saved] == ["/"]
+        assert {rel(local_site, s.url): s.reason for s in report.skipped} == {other.url("/"): "port", "/hop": "port"}
+        assert other.requests == []
+        both = make_settings(local_site, allow_ports=(local_site.port, other.port), allow_domains=("127.0.0.1",))
+        report = crawl(local_site.url("/"), tmp_path / "both", both)
+        assert {p.final_url for p in report.saved} == {local_site.url("/"), other.url("/"), other.url("/page")}
+
+
+def test_cli_allow_port(local_site, tmp_path, capsys):
+    local_site.add("/", html_page("Home", []))
+    args = ["crawl", local_site.url("/"), "--out", str(tmp_path), "--allow-private", "--delay", "0"]
+    assert cli.main(args) == 2
+    assert f"start URL port {local_site.port} is not allowed" in capsys.readouterr().err
+    assert local_site.requests == []
+    assert cli.main(args + ["--allow-port", str(local_site.port)]) == 0
+    assert capsys.readouterr().out.startswith(f"crawled 1 pages into {tmp_path}, skipped 0,")
+    with pytest.raises(SystemExit):
+        cli.main(args + ["--allow-port", "99999"])
+
+
+# --------------------------------------------------------------------------- #
+# Bounded crawl state
+# --------------------------------------------------------------------------- #
+
+
+def test_url_cap_bounds_seen_and_queue(local_site, tmp_path):
+    """A page with more links than the URL cap: the excess is counted, one skip and one line say so."""
+    cap = crawl_mod.url_cap(2)
+    links = [f"/p{i}" for i in range(cap + 500)]
+    local_site.add("/", html_page("Many links", links))
+    for link in links[:3]:
+        local_site.add(link, html_page(link, []))
+    messages: list[str] = []
+    report = crawl(local_site.url("/"), tmp_path, make_settings(local_site, max_pages=2, max_bytes=10_000_000),
+                   progress=messages.append)
+    assert [rel(local_site, p.final_url) for p in report.saved] == ["/", "/p0"]
+    reasons = Counter(s.reason for s in report.skipped)
+    assert reasons == {"max-urls": 1, "max-pages": cap - 2}  # the start page and /p0 were among the cap
+    assert report.dropped == len(links) - (cap - 1)
+    assert len([m for m in messages if "URL cap" in m or "max-urls" in m]) == 2  # the first drop, the total
+    assert f"dropped {report.dropped} new links past the URL cap of {cap}" in messages
+
+
+def test_overlong_urls_skipped(local_site, tmp_path):
+    long_path = "/" + "a" * 3000
+    local_site.add("/", html_page("Home", [long_path, long_path + "?again", long_path, "/ok"]))
+    local_site.add("/ok", Route(302, {"Location": "/" + "b" * 3000}, b""))
+    report = crawl(local_site.url("/"), tmp_path, make_settings(local_site))
+    assert [rel(local_site, p.final_url) for p in report.saved] == ["/"]
+    assert [(s.reason, len(s.url) <= 2048) for s in report.skipped] == [
+        ("url-too-long", True), ("url-too-long", True), ("url-too-long", True),
+    ]
+    assert not any(len(path) > 2048 for path in local_site.paths())
+
+
+# --------------------------------------------------------------------------- #
+# Terminal safety
+# --------------------------------------------------------------------------- #
+
+HOSTILE_TEXT = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202egnp.exe\u2028"
+
+
+def test_progress_lines_escape_control_characters(local_site, tmp_path, capsys):
+    """ESC, other C0/C1 controls and bidi overrides in hrefs and headers reach neither the progress
+    callback nor the `indexer crawl` output raw."""
+    local_site.add("/", html_page("Home", [f"mailto:x{HOSTILE_TEXT}@example.invalid", f"/doc{HOSTILE_TEXT}",
+                                           "/typed", f"http://other{HOSTILE_TEXT}.invalid/"]))
+    local_site.add("/typed", Route(200, {"Content-Type": f"application/x-{HOSTILE_TEXT[:8]}"}, b"data"))
+    messages: list[str] = []
+    report = crawl(local_site.url("/"), tmp_path / "lib", make_settings(local_site), progress=messages.append)
+    assert len(report.skipped) == 4
+    assert any("\x1b" in s.url or "\x1b" in s.detail for s in report.skipped)  # the report keeps the raw text
+    assert messages and all(m.isprintable() for m in messages), [m for m in messages if not m.isprintable()]
+    assert any("\\x1b]0;owned\\x07" in m for m in messages)  # escaped, still readable
+    assert cli.main(["crawl", local_site.url("/"), "--out", str(tmp_path / "cli"), "--allow-private",
+                     "--allow-port", str(local_site.port), "--delay", "0"]) == 0
+    out = capsys.readouterr()
+    for stream in (out.out, out.err):
+        assert stream and all(line.isprintable() for line in stream.splitlines())
+        assert "\x1b" not in stream and "\u202e" not in stream and "\x9b" not in stream
+
+
+def test_unparsable_start_url_is_named_in_one_safe_line(tmp_path, capsys):
+    """urlsplit's own ValueError ("does not appear to be an IPv4 or IPv6 address") gets the start URL named."""
+    assert cli.main(["crawl", f"gopher://x{HOSTILE_TEXT}/", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid start URL 'gopher://x") and all(line.isprintable() for line in err.splitlines())
+
+
+def test_terminal_safe():
+    assert terminal_safe("plain æøå URL https://x/?a=1") == "plain æøå URL https://x/?a=1"
+    escaped = terminal_safe(HOSTILE_TEXT)
+    assert escaped == "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202egnp.exe\\u2028"
+    assert terminal_safe(escaped) == escaped
+
+
+# --------------------------------------------------------------------------- #
+# Name lookups are bounded
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def hung_dns(monkeypatch):
+    """A resolver that never answers for *.hang.invalid (until the test ends) and answers truly otherwise."""
+    release = threading.Event()
+    asked: list[str] = []
+
+    def make(real):
+        def lookup(host, port):
+            if host.endswith("hang.invalid"):
+                asked.append(host)
+                release.wait(30)
+                raise socket.gaierror("released")
+            return real(host, port)
+        return lookup
+
+    yield make, asked
+    release.set()
+
+
+def test_dns_lookup_timeout(local_site, tmp_path, monkeypatch, hung_dns):
+    make, asked = hung_dns
+    pretend_loopback_is_public(monkeypatch)
+    monkeypatch.setattr(addresses, "lookup", make(addresses.system_lookup))
+    local_site.add("/", html_page("Home", ["http://www.hang.invalid/", "/a"]))
+    local_site.add("/a", html_page("A", []))
+    t0 = time.monotonic()
+    report = crawl(local_site.url("/"), tmp_path, make_settings(
+        local_site, allow_private=False, timeout=0.5, allow_domains=("127.0.0.1", "hang.invalid")))
+    assert time.monotonic() - t0 < 3.0
+    assert [(s.url, s.reason) for s in report.skipped] == [("http://www.hang.invalid/", "error: DNS lookup timed out")]
+    assert {rel(local_site, p.final_url) for p in report.saved} == {"/", "/a"}
+    assert asked == ["www.hang.invalid"]
+
+
+def test_connection_lookup_timeout(local_site, tmp_path, monkeypatch, hung_dns):
+    """The connection's own lookup is bounded too (here with private addresses allowed, so no pre-check)."""
+    make, asked = hung_dns
+    monkeypatch.setattr(addresses, "system_lookup", make(addresses.system_lookup))
+    local_site.add("/", html_page("Home", ["http://www.hang.invalid/"]))
+    t0 = time.monotonic()
+    report = crawl(local_site.url("/"), tmp_path, make_settings(
+        local_site, timeout=0.5, allow_domains=("127.0.0.1", "hang.invalid")))
+    assert time.monotonic() - t0 < 3.0
+    assert [(s.url, s.reason) for s in report.skipped] == [("http://www.hang.invalid/", "robots")]
+    assert report.skipped[0].detail == "robots.txt unreachable (error: DNS lookup timed out): disallowing all"
+    assert asked == ["www.hang.invalid"]
+
+
+def test_resolve_gives_up_after_timeout():
+    release = threading.Event()
+    t0 = time.monotonic()
+    with pytest.raises(addresses.DNSLookupTimeout):
+        addresses.resolve("x.invalid", 80, 0.2, lambda host, port: release.wait(30) and [])
+    assert time.monotonic() - t0 < 1.0
+    release.set()
+    assert addresses.resolve("x", 80, 1.0, lambda host, port: ["192.0.2.1"]) == ["192.0.2.1"]
+    with pytest.raises(socket.gaierror):
+        addresses.resolve("x", 80, 1.0, lambda host, port: (_ for _ in ()).throw(socket.gaierror("nx")))
 
 
 # --------------------------------------------------------------------------- #
