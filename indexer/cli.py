@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from indexer.terminal import terminal_safe
 from kb.core.settings import PROJECT_ROOT, Settings, option_help
 
 EXIT_USAGE = 2
@@ -124,21 +125,39 @@ def _add_crawl(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p.add_argument("--max-bytes", type=int, default=d.max_bytes, help=f"bytes per page at most (default {d.max_bytes})")
     p.add_argument("--max-seconds", type=float, default=d.max_seconds, help=f"time budget for the crawl (default {d.max_seconds})")
     p.add_argument("--delay", type=float, default=d.delay, help=f"seconds between requests to one host (default {d.delay})")
-    p.add_argument("--timeout", type=float, default=d.timeout, help=f"per-request timeout in seconds (default {d.timeout})")
+    p.add_argument("--timeout", type=float, default=d.timeout, help=f"timeout in seconds for each request and each name lookup (default {d.timeout})")
     p.add_argument("--allow-private", action="store_true",
-                   help="allow private, loopback and link-local addresses (for local test sites only)")
+                   help="allow private, loopback and link-local addresses (for local test sites only; "
+                   "does not allow other ports)")
+    p.add_argument("--allow-port", type=_port, action="append", default=[], metavar="PORT",
+                   help="also crawl this port (repeatable; by default only 80 and 443)")
     p.set_defaults(func=_run_crawl)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return port
+
+
 def _run_crawl(args: argparse.Namespace, settings: Settings) -> int:
-    from indexer.crawl import CrawlSettings, crawl
+    from indexer.crawl import CrawlSettings, crawl, url_cap
 
     cs = CrawlSettings(
         depth=args.depth, allow_domains=tuple(args.allow_domain), max_pages=args.max_pages, max_bytes=args.max_bytes,
         max_seconds=args.max_seconds, delay=args.delay, timeout=args.timeout, allow_private=args.allow_private,
+        allow_ports=tuple(args.allow_port),
     )
-    report = crawl(args.start_url, args.out, cs, progress=lambda msg: print(msg, file=sys.stderr))
-    print(f"crawled {len(report.saved)} pages into {args.out}, skipped {len(report.skipped)}, {report.seconds:.1f} s")
+    report = crawl(args.start_url, args.out, cs, progress=lambda msg: print(terminal_safe(msg), file=sys.stderr))
+    dropped = f", dropped {report.dropped} links past the URL cap of {url_cap(cs.max_pages)}" if report.dropped else ""
+    print(terminal_safe(
+        f"crawled {len(report.saved)} pages into {args.out}, skipped {len(report.skipped)}{dropped}, "
+        f"{report.seconds:.1f} s"
+    ))
     return 0
 
 
@@ -184,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, settings)
     except (LoaderError, BuildError, ModelNotFoundError, IndexProblem, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal_safe(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -77,8 +77,9 @@ def site_crawl(tmp_path_factory, corpus_docs):
     start = render_corpus_site(corpus_docs, site_dir, start_page_id=START_ID)
     _plant_awkward_links(start)
     crawl_dir = tmp_path_factory.mktemp("corpus-crawl") / "pages"
-    settings = CrawlSettings(allow_private=True, delay=0, depth=2, max_bytes=MAX_BYTES, timeout=5, max_seconds=60)
     with CrawlSite(_awkward_routes(), directory=site_dir) as site:
+        settings = CrawlSettings(allow_private=True, allow_ports=(site.port,), delay=0, depth=2,
+                                 max_bytes=MAX_BYTES, timeout=5, max_seconds=60)
         report = crawl(site.url("/"), crawl_dir, settings)
         assert site.wait_idle()
         assert site.errors == []
