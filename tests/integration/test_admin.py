@@ -12,7 +12,7 @@ from search_app import create_app
 from search_app.settings import WebSettings
 from tests.conftest import CORPUS
 
-TOKEN = "test-admin-token-5b1f9c0e"
+TOKEN = "test-admin-token-5b1f9c0e-a7d3e8f1c2b4"  # at least 32 characters, as KB_ADMIN_TOKEN must be
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ADMIN_PAGES = ("/admin/coverage", "/admin/questions", "/admin/coverage?format=csv", "/admin/questions?format=csv")
 

@@ -28,7 +28,7 @@ from search_app import create_app
 from search_app.settings import WebSettings
 from search_app.security import MAX_URL_BYTES, SECURITY_HEADERS
 
-TOKEN = "hostile-suite-admin-token-7c2d"
+TOKEN = "hostile-suite-admin-token-7c2d-9e41b0a6"  # KB_ADMIN_TOKEN needs at least 32 characters
 DOC_ID = "medcom"
 PATH_VALUES = {"doc_id": DOC_ID, "filename": "style.css"}
 # The parameters each endpoint reads; a route missing here gets FALLBACK_PARAMS.
