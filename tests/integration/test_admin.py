@@ -3,12 +3,14 @@ import csv
 import hmac
 import io
 import itertools
+import re
 import time
 from dataclasses import replace
 
 import pytest
 
 from kb.insight.coverage import load_topics
+from kb.insight.csvexport import to_csv
 from kb.search.live import LiveIndex
 from search_app import create_app
 from search_app.settings import WebSettings
@@ -321,3 +323,52 @@ def test_after_sign_in_the_browser_only_goes_to_a_path_under_admin(admin, next_u
     assert "X-Evil" not in r.headers and r.headers.getlist("Set-Cookie")[0].startswith("kb_admin=")
     assert len(r.headers.getlist("Set-Cookie")) == 1
 
+
+# ---- CSV for a Danish spreadsheet -------------------------------------------------------------
+
+FORMULA_QUESTIONS = ("registry;=1+1", "cpr,@SUM(A1:A9)", "telehealth\t-2+3", "copd; +cmd|' /C calc'!A0",
+                     "=HYPERLINK(\"http://x\")")
+
+
+def _segments(line: str) -> list[str]:
+    """What a spreadsheet that ignores quotes could make cells of: the line split at ; , and tab."""
+    return [s.strip(' "') for s in re.split(r"[;,\t]", line)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_every_cell_is_quoted_and_every_segment_defused_numbers_kept():
+    text = to_csv(("question", "score", "count"),
+                  [(q, -0.25, 3) for q in FORMULA_QUESTIONS] + [("plain; text, here", 0.5, -1), (None, 1.0, 0)])
+    lines = text.split("\r\n")[:-1]
+    for line in lines:
+        assert line.startswith('"') and line.endswith('"')  # every cell quoted
+        for segment in _segments(line):
+            assert not segment.startswith(("=", "+", "-", "@")) or _is_number(segment), (line, segment)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1] == ["registry;'=1+1", "-0.25", "3"]  # numbers as numbers: no apostrophe
+    assert rows[2][0] == "cpr,'@SUM(A1:A9)" and rows[3][0] == "telehealth\t'-2+3"
+    assert rows[4][0] == "copd; '+cmd|' /C calc'!A0" and rows[5][0] == "'=HYPERLINK(\"http://x\")"
+    assert rows[6] == ["plain; text, here", "0.5", "-1"] and rows[7] == ["", "1.0", "0"]
+    assert list(csv.reader(io.StringIO(text), delimiter=";"))  # a Danish reading parses too
+
+
+def test_the_questions_export_defuses_formulas_after_a_semicolon(admin_app, admin):
+    for q in FORMULA_QUESTIONS:
+        assert admin.get("/api/search", query_string={"q": q, "k": 3}).status_code == 200
+    assert admin_app.extensions["kb_query_log"].flush(timeout=60)
+    r = admin.get("/admin/questions?format=csv&table=popular&days=1", headers=BEARER)
+    text = r.get_data(as_text=True)
+    assert '"registry;\'=1+1"' in text and "registry;=1+1" not in text
+    for line in text.split("\r\n")[:-1]:
+        assert line.startswith('"')
+        for segment in _segments(line):
+            assert not segment.startswith(("=", "+", "-", "@")) or _is_number(segment), (line, segment)
+    questions = {row["question"] for row in _csv(r)}
+    assert {"registry;'=1+1", "cpr,'@SUM(A1:A9)"} <= questions
