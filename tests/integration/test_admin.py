@@ -372,3 +372,20 @@ def test_the_questions_export_defuses_formulas_after_a_semicolon(admin_app, admi
             assert not segment.startswith(("=", "+", "-", "@")) or _is_number(segment), (line, segment)
     questions = {row["question"] for row in _csv(r)}
     assert {"registry;'=1+1", "cpr,'@SUM(A1:A9)"} <= questions
+
+
+def test_sign_outs_go_to_a_shared_store_when_one_is_configured(tmp_path):
+    """With memory:// (per process) sign-outs go to the file beside the query log; with any other
+    limits store they go to that store, which replicas share. A MemoryStorage stands in for redis here
+    only to check the calls; no redis server runs in the tests."""
+    from limits.storage import MemoryStorage
+
+    from search_app.signin import FileSignOuts, SharedSignOuts, build_sign_in
+
+    local = build_sign_in(TOKEN, MemoryStorage(), tmp_path / "querylog.sqlite")
+    assert isinstance(local.sign_outs, FileSignOuts) and local.sign_outs.path.parent == tmp_path
+
+    shared = SharedSignOuts(MemoryStorage())
+    assert not shared.revoked("abc")
+    shared.revoke("abc", time.time() + 60)
+    assert shared.revoked("abc") and not shared.revoked("abd")
