@@ -1,11 +1,25 @@
 """Content-team pages behind a token: topic coverage and what people ask.
 
-Access. `KB_ADMIN_TOKEN` unset or empty: every /admin route answers 404, as if it did not exist.
-Set: a request needs `Authorization: Bearer <token>` or the session cookie that /admin/login sets
-after a person types the token into its form. Both are compared with `hmac.compare_digest`
-(constant time). The cookie holds an HMAC of the token, not the token; it is HttpOnly,
-SameSite=Strict, limited to /admin and Secure over HTTPS; changing the token logs everyone out.
-Wrong or missing credentials: 401 (JSON for programs, the login form for browsers).
+Access. `KB_ADMIN_TOKEN` unset, empty or blank: every /admin route answers 404, as if it did not
+exist; a token shorter than 32 characters stops the app at start (search_app/settings.py). Set: a
+request needs `Authorization: Bearer <token>` or the session cookie that /admin/login sets after a
+person types the token into its form. Tokens are compared with `hmac.compare_digest` (constant
+time). Wrong or missing credentials: 401 (JSON for programs, the login form for browsers).
+
+Sessions (search_app/signin.py has the details and the reasons). The cookie is a signed,
+timestamped session id (itsdangerous, keyed by the token), not the token and not a fixed HMAC of
+it: it stops working after 8 hours, when the token changes, and when its holder signs out. Sign-out
+is remembered on the server where every worker looks, because a signed cookie cannot be recalled:
+in KB_RATE_LIMIT_STORAGE when that is a shared store (all workers and replicas), otherwise in a
+SQLite file beside the query log (all workers on the host). A list in each worker's memory was
+rejected: the next request may land on a worker that never heard of the sign-out. The cookie is
+HttpOnly, SameSite=Strict, limited to /admin and Secure over HTTPS.
+
+Guessing. Wrong tokens, in the form or a Bearer header, are counted per client address whatever
+KB_RATE_LIMIT says: after 5, each further one locks the address out twice as long (429 with
+Retry-After), up to 15 minutes. After sign-in the browser goes to `next` only when it is a path
+under /admin/ once `.` and `..` are resolved, with no scheme, host, backslash or control character;
+anything else goes to /admin/coverage (no open redirect, no header injection).
 
 Pages. /admin/coverage: kb.insight.coverage over the topics file (corpus/topics.yaml in the corpus folder),
 a sorted table and an SVG bar chart. /admin/questions: kb.insight.question_report over the query log.
@@ -13,14 +27,18 @@ Every table exports as CSV with `?format=csv` (and `&table=` on the questions pa
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
+import posixpath
+import re
 import threading
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import (Blueprint, Response, abort, current_app, jsonify, make_response, redirect, render_template,
                    request, url_for)
+from flask.blueprints import BlueprintSetupState
+from flask_limiter.util import get_remote_address
 
 from kb.answer import AnswerThresholds, thresholds
 from kb.core import Settings
@@ -29,38 +47,41 @@ from kb.insight import question_report, utc_now
 from search_app.charts import horizontal_bar_chart
 from search_app.params import choice_param, int_param
 from search_app.querylog_hook import query_log
+from search_app.security import limits_storage
+from search_app.signin import SESSION_SECONDS, SignIn, build_sign_in
 from search_app.views import current_index
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 COOKIE = "kb_admin"
-COOKIE_MAX_AGE = 8 * 3600
+EXTENSION = "kb_admin_sign_in"
 DAYS_DEFAULT, DAYS_MAX = 30, 3650
 _cache_lock = threading.Lock()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # ---- access --------------------------------------------------------------------------------
+
+@bp.record_once
+def _set_up_sign_in(state: BlueprintSetupState) -> None:
+    """One sign-in state per app, made at start so a bad KB_RATE_LIMIT_STORAGE stops the app."""
+    web = state.app.config["WEB_SETTINGS"]
+    if web.admin_token:
+        settings: Settings = state.app.config["SETTINGS"]
+        state.app.extensions[EXTENSION] = build_sign_in(web.admin_token, limits_storage(web.rate_limit_storage),
+                                                        settings.query_log_path)
+
 
 def _token() -> str:
     return current_app.config["WEB_SETTINGS"].admin_token or ""
 
 
-def _cookie_value(token: str) -> str:
-    """What the session cookie holds: proof of the token, not the token itself."""
-    return hmac.new(token.encode("utf-8"), b"kb-admin-session-v1", hashlib.sha256).hexdigest()
+def _sign_in() -> SignIn:
+    return current_app.extensions[EXTENSION]
 
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def authorised(token: str) -> bool:
-    auth = request.headers.get("Authorization", "")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        return scheme.lower() == "bearer" and _same(value.strip(), token)
-    cookie = request.cookies.get(COOKIE)
-    return bool(cookie) and _same(cookie, _cookie_value(token))
 
 
 def _wants_html() -> bool:
@@ -69,15 +90,37 @@ def _wants_html() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
-def _unauthorised(message: str = "This page needs the admin token.") -> Response:
-    if _wants_html():
-        response = make_response(render_template("admin_login.html", next=_safe_next(request.full_path),
-                                                 error=None), 401)
+def _refuse(status: int, code: str, message: str, retry_after: int = 0) -> Response:
+    """401 or 429: the login form for browsers (saying `message` after a sign-in attempt), the JSON
+    error shape for programs."""
+    on_login = request.endpoint == "admin.login"
+    if on_login or _wants_html():
+        next_url = _safe_next(request.values.get("next") if on_login else request.full_path)
+        response = make_response(render_template("admin_login.html", next=next_url, error=message if on_login else None,
+                                                 hours=SESSION_SECONDS // 3600), status)
     else:
-        response = jsonify({"error": {"code": "unauthorized", "message": message}})
-        response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Bearer realm="kb-admin"'
+        response = jsonify({"error": {"code": code, "message": message}})
+        response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="kb-admin"'
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _check_token(given: str, token: str) -> Response | None:
+    """None when `given` is the token; otherwise the refusal, counting the wrong attempt. While the
+    address is locked out even the right token is refused, so guessing cannot go on meanwhile."""
+    address, throttle = get_remote_address(), _sign_in().throttle
+    wait = throttle.wait(address)
+    if wait:
+        return _refuse(429, "too_many_attempts", f"Too many wrong tokens from your address; try again in {wait} s.",
+                       retry_after=wait)
+    if _same(given, token):
+        throttle.succeeded(address)
+        return None
+    throttle.failed(address)
+    return _refuse(401, "unauthorized", "That token is not right.")
 
 
 @bp.before_request
@@ -87,9 +130,13 @@ def require_token():
         abort(404)
     if request.endpoint == "admin.login":
         return None
-    if not authorised(token):
-        return _unauthorised()
-    return None
+    auth = request.headers.get("Authorization", "")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        return _check_token(value.strip() if scheme.lower() == "bearer" else "", token)
+    if _sign_in().session_valid(request.cookies.get(COOKIE, "")):
+        return None
+    return _refuse(401, "unauthorized", "This page needs the admin token.")
 
 
 @bp.after_request
@@ -100,11 +147,21 @@ def no_store(response: Response) -> Response:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside /admin/ (no scheme, no host, no //) may follow a login."""
-    target = (target or "").rstrip("?")
-    if target.startswith("/admin/") and not target.startswith("//") and "\\" not in target and target != "/admin/login":
-        return target
-    return url_for("admin.coverage")
+    """A path under /admin/ (`.` and `..` resolved, its query kept) to go to after sign-in, else
+    /admin/coverage: never another site, never a way out of /admin, never a header break."""
+    fallback = url_for("admin.coverage")
+    target = target or ""
+    if _CONTROL.search(target) or "\\" in target:
+        return fallback
+    parts = urlsplit(target)
+    path = unquote(parts.path)  # %2e%2e is `..` to a browser, %0d a CR once decoded
+    if parts.scheme or parts.netloc or _CONTROL.search(path) or "\\" in path or not path.startswith("/"):
+        return fallback
+    path = posixpath.normpath(path)
+    if not path.startswith("/admin/") or path in ("/admin/login", "/admin/logout"):
+        return fallback
+    query = quote(parts.query, safe="=&;%+/?:@!$'()*,~") if parts.query else ""
+    return quote(path, safe="/") + (f"?{query}" if query else "")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -112,20 +169,20 @@ def login():
     token = _token()
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
-        return render_template("admin_login.html", next=next_url, error=None)
-    given = request.form.get("token", "")
-    if not _same(given, token):
-        response = make_response(render_template("admin_login.html", next=next_url, error="That token is not right."), 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="kb-admin"'
-        return response
+        return render_template("admin_login.html", next=next_url, error=None, hours=SESSION_SECONDS // 3600)
+    refused = _check_token(request.form.get("token", "").strip(), token)
+    if refused is not None:
+        return refused
     response = redirect(next_url, code=303)
-    response.set_cookie(COOKIE, _cookie_value(token), max_age=COOKIE_MAX_AGE, path="/admin", httponly=True,
+    response.set_cookie(COOKIE, _sign_in().new_session(), max_age=SESSION_SECONDS, path="/admin", httponly=True,
                         samesite="Strict", secure=request.is_secure)
     return response
 
 
 @bp.post("/logout")
 def logout():
+    """End the session for every worker (a Bearer request has none), then drop the cookie."""
+    _sign_in().sign_out(request.cookies.get(COOKIE, ""))
     response = redirect(url_for("admin.login"), code=303)
     response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="Strict", secure=request.is_secure)
     return response

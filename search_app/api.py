@@ -1,14 +1,18 @@
 """JSON API blueprint: /api/search, /api/talking-points, /api/documents/<doc_id>, /healthz."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, jsonify, request
 
 from kb.insight import brief
+from search_app.errors import public_index_problem, without_folders
 from search_app.params import search_params, talking_points_params
 from search_app.querylog_hook import log_search
 from search_app.views import briefing_dict, current_index, live_index, search_dict
 
 bp = Blueprint("api", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/api/search")
@@ -48,8 +52,9 @@ def healthz():
     live = live_index()
     try:
         index = live.get()
-    except Exception as exc:  # health checks report, they do not raise
-        return jsonify({"status": "unavailable", "error": str(exc)}), 503
+    except Exception as exc:  # health checks report, they do not raise; the path goes to the log only
+        log.warning("healthz: index unavailable: %s", exc)
+        return jsonify({"status": "unavailable", "error": public_index_problem(exc)}), 503
     return jsonify({
         "status": "ok",
         "index_version": index.version,
@@ -58,5 +63,5 @@ def healthz():
         "model": index.embedder.name,
         "index_type": index.dense().info.get("type"),
         "retrievers": sorted(index.retrievers),
-        "last_reload_error": live.last_error,
+        "last_reload_error": without_folders(live.last_error),
     })

@@ -2,14 +2,33 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb import IndexProblem
+from kb import IndexNotFoundError, IndexProblem
 from search_app.params import BadParameter
 
 log = logging.getLogger(__name__)
+
+INDEX_NOT_FOUND = "index not found: build it with `python -m indexer build`"
+INDEX_UNUSABLE = "index unavailable: rebuild it with `python -m indexer build --force` (the server log says why)"
+# The folders of an absolute path ("/srv/kb/var/index/versions/v2/"), not a URL's "//host/" part.
+_FOLDERS = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"`/]+/)+")
+
+
+def public_index_problem(exc: Exception) -> str:
+    """What a visitor may read about an index that cannot be served: what to do, never where the
+    files are (the server log has the full message)."""
+    if isinstance(exc, IndexNotFoundError) or "No index at" in str(exc):
+        return INDEX_NOT_FOUND
+    return INDEX_UNUSABLE
+
+
+def without_folders(message: str | None) -> str | None:
+    """`message` with each absolute path cut to its last part (`dense.faiss`, not `/srv/.../dense.faiss`)."""
+    return None if message is None else _FOLDERS.sub("", message)
 
 
 def wants_json() -> bool:
@@ -32,7 +51,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(IndexProblem)
     def index_unavailable(exc: IndexProblem):
         log.error("index unavailable: %s", exc)
-        return error_response(503, "index_unavailable", str(exc))
+        return error_response(503, "index_unavailable", public_index_problem(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

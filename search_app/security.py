@@ -7,23 +7,29 @@ What it does, and why each part lives here rather than in a view:
   inline script or style anywhere in the templates, so no 'unsafe-inline'), nosniff, a referrer
   policy that never sends a search address (a health question) to another site, and frame denial.
 - Request hygiene before any view runs: a body over MAX_CONTENT_LENGTH (KB_MAX_REQUEST_BYTES) is
-  refused with 413 even on routes that never read a body; an address longer than MAX_URL_BYTES
-  gets 414; a query string that is not UTF-8 gets 400 instead of failing deep inside Werkzeug.
-  All three use the usual error shape (JSON under /api/, a readable page elsewhere).
+  refused with 413 even on routes that never read a body, however it is framed: a body sent with
+  `Transfer-Encoding: chunked` has no Content-Length to check, so `BoundedBody` (WSGI middleware)
+  reads at most limit + 1 bytes of it and hands it on with the length it found; an address longer
+  than MAX_URL_BYTES gets 414; a query string that is not UTF-8 gets 400 instead of failing deep
+  inside Werkzeug. All use the usual error shape (JSON under /api/, a readable page elsewhere).
 - A per-client rate limit (Flask-Limiter, keyed by the client address) when KB_RATE_LIMIT is set:
   one budget per client shared by every route except /healthz (probes) and static files. Counters
   live in KB_RATE_LIMIT_STORAGE (per process by default); the query log never sees the address.
 - Behind KB_TRUSTED_PROXIES reverse proxies, the client address and scheme come from their
   X-Forwarded-For/-Proto headers (werkzeug ProxyFix); never trusted by default, since any client
   can send those headers.
-- Debug mode off in any app the factory builds, so `make serve` (gunicorn) can never expose the
-  debugger or tracebacks, whatever FLASK_DEBUG says. Only the Flask CLI's own `--debug` switch
-  (`flask run`, development) turns it back on, after the factory has returned.
+- Debug mode off in any app the factory builds, so neither `make serve` (gunicorn) nor `make run`
+  (`flask run`) can expose the Werkzeug debugger or tracebacks, whatever FLASK_DEBUG says. The
+  Flask CLI decides on its debugger and reloader from FLASK_DEBUG *after* the factory returns, so
+  the factory resets FLASK_DEBUG to 0 in its own process environment; only an explicit
+  `flask run --debugger` on a developer's command line still starts the debugger.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
+from collections.abc import Callable, Iterable
 
 import limits
 from flask import Flask, Response, request
@@ -31,6 +37,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.sansio.utils import get_content_length
 
 from search_app.errors import error_response
 from search_app.params import BadParameter
@@ -66,6 +73,7 @@ def register(app: Flask) -> None:
     """Install headers, request checks, the rate limit (if configured) and switch debug off."""
     settings: WebSettings = app.config["WEB_SETTINGS"]
     _switch_debug_off(app)
+    app.wsgi_app = BoundedBody(app.wsgi_app, lambda: app.config.get("MAX_CONTENT_LENGTH"))
     app.before_request(check_request)
     app.after_request(add_security_headers)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
@@ -77,16 +85,57 @@ def register(app: Flask) -> None:
 
 
 def _switch_debug_off(app: Flask) -> None:
+    """Debug off now, and for the Flask CLI that reads FLASK_DEBUG again once the factory returns."""
     if app.debug or os.environ.get("FLASK_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}:
-        log.warning("FLASK_DEBUG is set but ignored: the app never runs in debug mode outside `flask run --debug`.")
+        log.warning("FLASK_DEBUG is set but ignored: the app never runs in debug mode, and `flask run` "
+                    "starts neither the Werkzeug debugger nor the reloader.")
+    if "FLASK_DEBUG" in os.environ:
+        os.environ["FLASK_DEBUG"] = "0"
     app.debug = False
+
+
+class BoundedBody:
+    """WSGI middleware: a body without a Content-Length (chunked) is read up to `limit() + 1` bytes
+    and passed on with CONTENT_LENGTH set to what was read, so `check_request` refuses it like any
+    other oversized body and the views read it as usual.
+
+    Only streams the server has terminated (`wsgi.input_terminated`, set by gunicorn and Werkzeug's
+    server for chunked bodies) are read: reading an unterminated stream could block forever.
+    """
+
+    def __init__(self, app: Callable, limit: Callable[[], int | None]) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        limit = self.limit()
+        unframed = get_content_length(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING")) is None
+        if limit is not None and unframed and environ.get("wsgi.input_terminated"):
+            body = _read_at_most(environ["wsgi.input"], limit + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.app(environ, start_response)
+
+
+def _read_at_most(stream, size: int) -> bytes:
+    """Up to `size` bytes: streams may return fewer than asked for before they end."""
+    parts: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65_536))
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
 
 
 def check_request() -> None:
     """Refuse oversized bodies and addresses, and query strings that are not UTF-8, before any view."""
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"Request bodies are limited to {limit} bytes (got {request.content_length}).")
+        raise RequestEntityTooLarge(f"Request bodies are limited to {limit} bytes; this one is larger.")
     url_bytes = len(request.environ.get("PATH_INFO", "")) + len(request.query_string)
     if url_bytes > MAX_URL_BYTES:
         raise RequestURITooLarge(
@@ -128,11 +177,7 @@ def rate_limiter(app: Flask, rate: str, storage_uri: str = "memory://") -> Limit
         limits.parse_many(rate)
     except ValueError as exc:
         raise ValueError(f"KB_RATE_LIMIT={rate!r} is not a rate such as '60/minute' or '10/second;300/hour' ({exc}).") from exc
-    try:
-        limits.storage.storage_from_string(storage_uri)
-    except Exception as exc:  # unknown scheme, or the scheme's client library is not installed
-        raise ValueError(f"KB_RATE_LIMIT_STORAGE={storage_uri!r} cannot be used: {exc}. "
-                         f"Use memory:// or a limits storage URI such as redis://host:6379.") from exc
+    limits_storage(storage_uri)
     return Limiter(
         get_remote_address,
         app=app,
@@ -143,3 +188,13 @@ def rate_limiter(app: Flask, rate: str, storage_uri: str = "memory://") -> Limit
         headers_enabled=True,
         key_prefix="kb",
     )
+
+
+def limits_storage(storage_uri: str) -> limits.storage.Storage:
+    """The `limits` store KB_RATE_LIMIT_STORAGE names (the rate limit and the admin sign-in
+    throttle count there); a value that cannot be used stops the app at start."""
+    try:
+        return limits.storage.storage_from_string(storage_uri)
+    except Exception as exc:  # unknown scheme, or the scheme's client library is not installed
+        raise ValueError(f"KB_RATE_LIMIT_STORAGE={storage_uri!r} cannot be used: {exc}. "
+                         f"Use memory:// or a limits storage URI such as redis://host:6379.") from exc

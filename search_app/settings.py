@@ -10,21 +10,27 @@ import multiprocessing
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kb.core import load, setting
+from kb.core import SettingsError, load, setting
+
+# A token people paste, not type: 32 characters of `secrets.token_urlsafe` are ~190 bits, beyond
+# guessing even without the sign-in throttle (search_app/signin.py).
+ADMIN_TOKEN_MIN_CHARS = 32
 
 
 @dataclass(frozen=True)
 class WebSettings:
-    admin_token: str = setting("", "KB_ADMIN_TOKEN", "token for the content team's `/admin/` pages", "web.admin",
-                               shown_default="*(empty: admin pages off)*", strip=False)
+    admin_token: str = setting("", "KB_ADMIN_TOKEN", "token for the content team's `/admin/` pages: at least "
+                               f"{ADMIN_TOKEN_MIN_CHARS} characters (spaces around it are dropped)", "web.admin",
+                               shown_default="*(empty: admin pages off)*")
     rate_limit: str = setting("", "KB_RATE_LIMIT", "per-client rate limit on every route except `/healthz` and static "
                               "files, e.g. `60/minute`; 429 when exceeded", "web.security",
                               shown_default="*(empty: off)*")
     # memory:// is per process (W workers: up to W x the rate); a shared store such as
     # redis://host:6379 makes the limit hold across workers and hosts.
     rate_limit_storage: str = setting("memory://", "KB_RATE_LIMIT_STORAGE",
-                                      "where rate-limit counters live; `memory://` counts per worker process, a shared "
-                                      "store such as `redis://host:6379` (needs `redis`) counts across workers",
+                                      "where rate-limit and admin sign-in counters live; `memory://` counts per worker "
+                                      "process, a shared store such as `redis://host:6379` (needs `redis`) counts across "
+                                      "workers and also keeps admin sign-outs (otherwise in a file beside `KB_QUERY_LOG`)",
                                       "web.security")
     trusted_proxies: int = setting(0, "KB_TRUSTED_PROXIES",
                                    "reverse proxies in front of the app whose `X-Forwarded-For`/`-Proto` are trusted "
@@ -43,6 +49,23 @@ class WebSettings:
     access_log: str = setting("", "KB_ACCESS_LOG", "gunicorn access log file, `-` for stderr", "web.server",
                               shown_default="*(off)*")
 
+    def __post_init__(self) -> None:
+        """Strip the admin token and refuse a short one, however the settings were made.
+
+        Stripped because a token of spaces must mean "off", not a blank password anyone can type;
+        refused below ADMIN_TOKEN_MIN_CHARS so a guessable token never reaches a running app.
+        The message names the variable and its length, never the token itself.
+        """
+        token = self.admin_token.strip()
+        object.__setattr__(self, "admin_token", token)
+        if token and len(token) < ADMIN_TOKEN_MIN_CHARS:
+            name = _env_name(type(self), "admin_token")
+            raise SettingsError(
+                f"invalid settings: {name} is {len(token)} characters long; it must be at least "
+                f"{ADMIN_TOKEN_MIN_CHARS} (or empty to turn the admin pages off). Make one with "
+                f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "WebSettings":
         return load(cls, environ)
@@ -59,3 +82,8 @@ class WebSettings:
     def torch_thread_count(self) -> int:
         """PyTorch threads per worker: the cores shared out among the workers, unless set."""
         return self.torch_threads or max(1, multiprocessing.cpu_count() // self.worker_count)
+
+
+def _env_name(cls: type, field_name: str) -> str:
+    """The variable a field is read from, as its settings row declares it."""
+    return next(f.metadata["setting"].env for f in dataclasses.fields(cls) if f.name == field_name)

@@ -268,8 +268,10 @@ class Settings:
     query_log_path: Path = setting(PROJECT_ROOT / "var" / "querylog.sqlite", "KB_QUERY_LOG",
                                    "query log database (separate from the index)", "insight.querylog")
     query_log_enabled: bool = setting(True, "KB_QUERY_LOG_ENABLED", "`0` turns query logging off", "insight.querylog")
-    query_log_retention_days: int = setting(90, "KB_QUERY_LOG_RETENTION_DAYS", "log rows older than this are purged",
-                                            "insight.querylog")
+    # at least 1: there is no "keep forever" (0 or less used to mean that, silently)
+    query_log_retention_days: int = setting(90, "KB_QUERY_LOG_RETENTION_DAYS",
+                                            "log rows older than this many days (at least 1) are purged",
+                                            "insight.querylog", low=1)
     reload_check_seconds: float = setting(1.0, "KB_RELOAD_CHECK_SECONDS",
                                           "how often a running app looks for a newly built index", "search.live", low=0.0)
     build_kill_at: str = setting("", "KB_BUILD_KILL_AT",

@@ -10,10 +10,24 @@ Layout::
 A version folder is never modified after it is swapped in, which is what lets readers open it
 without locks (SQLite `immutable=1`) and lets a running app switch versions between requests.
 The manifest lists every data file with its SHA-256; opening a version verifies them.
+
+CURRENT is read as untrusted: it must name a folder directly inside versions/ (a plain name, no
+`/`, no `..`), or the index counts as damaged; an absolute or `../` value never leads a reader
+out of the index folder.
+
+Leases. Each process serving a version holds a shared flock on that version's LEASE file
+(`VersionLease`, taken and released by kb.search.live), and `prune` deletes only versions whose
+lease it can take exclusively at once. So a build never deletes the version a running app still
+serves, for example one that kept its last good version because the newer ones failed their checks.
+flock locks belong to open files, so they work between gunicorn workers, between the app and the
+indexer, and between two readers in one process; they vanish when a process dies.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +36,11 @@ from kb.core.fsutil import atomic_write_text, sha256_file
 
 FORMAT_VERSION = 2  # 2: retrievers as parts, one vector file pair per dense retriever
 MANIFEST = "manifest.json"
+LEASE = ".serving.lock"
+# What CURRENT may hold: a version folder's name, e.g. 20261127T065844Z-ce3232 (never `.`, `..` or a path).
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+log = logging.getLogger(__name__)
 
 
 class IndexProblem(RuntimeError):
@@ -63,32 +82,105 @@ class IndexLayout:
         return self.root / f".staging-{build_id}"
 
     def current_build_id(self) -> str | None:
+        """The version CURRENT names; None when there is none; IndexCorruptError when it names
+        anything but a folder inside versions/."""
         try:
-            value = self.current_file.read_text(encoding="utf-8").strip()
+            value = self.current_file.read_text(encoding="utf-8", errors="replace").strip()
         except FileNotFoundError:
             return None
-        return value or None
+        if not value:
+            return None
+        if not VERSION_NAME.fullmatch(value) or ".." in value:
+            raise IndexCorruptError(
+                f"CURRENT in the index folder holds {value[:80]!r}, which is not a version name; "
+                f"rebuild with `python -m indexer build --force`."
+            )
+        return value
 
     def current_dir(self) -> Path | None:
         build_id = self.current_build_id()
         return None if build_id is None else self.version_dir(build_id)
 
     def point_current_to(self, build_id: str) -> None:
+        if not VERSION_NAME.fullmatch(build_id) or ".." in build_id:
+            raise ValueError(f"not a version name: {build_id!r}")
         atomic_write_text(self.current_file, build_id + "\n")
 
     def stale_staging_dirs(self) -> list[Path]:
         return sorted(self.root.glob(".staging-*")) if self.root.is_dir() else []
 
     def prune(self, keep: int = 3) -> list[Path]:
-        """Drop old versions, never the current one; readers with files open keep working (POSIX)."""
+        """Drop old versions, never the current one nor one a process still serves (its lease is
+        held); returns the folders removed."""
         if not self.versions.is_dir():
             return []
         current = self.current_build_id()
-        versions = sorted((p for p in self.versions.iterdir() if p.is_dir()), key=lambda p: p.name)
+        versions = sorted((p for p in self.versions.iterdir() if p.is_dir()), key=_age)
         doomed = [p for p in versions[:-keep] if p.name != current] if keep else []
-        for p in doomed:
-            shutil.rmtree(p, ignore_errors=True)
-        return doomed
+        return [p for p in doomed if _remove_unleased(p)]
+
+
+def _age(version_dir: Path) -> tuple[int, str]:
+    """Oldest first: by when the manifest was written (two builds in one second have build ids
+    that sort by their random suffix), then by name."""
+    try:
+        return (version_dir.joinpath(MANIFEST).stat().st_mtime_ns, version_dir.name)
+    except OSError:
+        return (0, version_dir.name)
+
+
+def _remove_unleased(version_dir: Path) -> bool:
+    """Delete `version_dir` while holding its lease exclusively; False (kept) when someone serves it."""
+    try:
+        fh = open(version_dir / LEASE, "a+b")
+    except OSError:  # cannot even create a file there: nobody could have leased it either
+        shutil.rmtree(version_dir, ignore_errors=True)
+        return True
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("kept %s: a running process still serves it", version_dir.name)
+            return False
+        shutil.rmtree(version_dir, ignore_errors=True)
+        return True
+
+
+class VersionLease:
+    """A shared lock on a version's LEASE file: while held, `IndexLayout.prune` leaves the version be."""
+
+    def __init__(self, fh=None) -> None:
+        self._fh = fh
+
+    @classmethod
+    def take(cls, version_dir: Path) -> "VersionLease":
+        """Lease `version_dir` for serving; IndexProblem when a prune is deleting it right now.
+
+        A read-only index folder where no lease file exists yet gives an empty lease (logged):
+        serving must not depend on being able to write.
+        """
+        path = Path(version_dir) / LEASE
+        try:
+            fh = open(path, "a+b")
+        except PermissionError:
+            try:
+                fh = open(path, "rb")
+            except OSError:
+                log.warning("cannot lease %s (read-only, no lease file): a build may prune it", version_dir)
+                return cls()
+        except FileNotFoundError as exc:
+            raise IndexNotFoundError(f"{version_dir} is gone (pruned?)") from exc
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.close()
+            raise IndexProblem(f"{version_dir} is being pruned") from exc
+        return cls(fh)
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            fh.close()  # closing drops the lock
 
 
 def resolve_version_dir(root: Path) -> Path:

@@ -131,6 +131,8 @@ class QueryLog:
         purge_every_seconds: float = PURGE_EVERY_SECONDS,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        if retention_days < 1:  # a log of health questions is never kept forever by accident
+            raise ValueError(f"retention_days must be at least 1 (KB_QUERY_LOG_RETENTION_DAYS); got {retention_days}")
         self.path = Path(path)
         self.retention_days = retention_days
         self.enabled = enabled

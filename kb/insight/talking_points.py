@@ -25,7 +25,7 @@ import numpy as np
 from kb.core.records import Citation
 from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
 from kb.ingest.sentences import sentence_spans
-from kb.insight.textfragment import source_link
+from kb.insight.textfragment import source_link, web_url
 from kb.answer.signal import Answer, answer
 from kb.insight.related import RelatedTopic, related_topics
 
@@ -273,19 +273,50 @@ def _similarity(candidates: list[_Candidate], vectors: np.ndarray, i: int, j: in
 
 
 def to_markdown(topic: str, points: Sequence[TalkingPoint]) -> str:
-    """Bullets with `[n]` markers and a numbered sources list, ready to paste into an email."""
-    lines = [f"**Talking points: {' '.join(topic.split())}**", ""]
+    """Bullets with `[n]` markers and a numbered sources list, ready to paste into an email.
+
+    Everything but our own markup is untrusted (the topic comes from a shared link, titles and
+    texts from crawled pages), so it is escaped to render as exactly the text it is: no link, image,
+    HTML, emphasis or list can come from it. Source links are shown only for http(s) URLs, in angle
+    brackets with `<`, `>`, spaces and control characters percent-encoded, so a link is always the
+    address it shows.
+    """
+    lines = [f"**Talking points: {_md_text(topic)}**", ""]
     for i, p in enumerate(points, start=1):
-        lines.append(f"- {' '.join(p.text.split())} [{i}]")
+        lines.append(f"- {_md_text(p.text)} [{i}]")
     if points:
         lines += ["", "Sources:", ""]
         for i, p in enumerate(points, start=1):
             c = p.citation
-            where = f"{c.title} — {c.section}" if c.section else c.title
-            as_of = f" (as of {c.as_of})" if c.as_of else ""
-            link = f": <{p.source_url}>" if p.source_url else ""
+            where = f"{_md_text(c.title)} — {_md_text(c.section)}" if c.section else _md_text(c.title)
+            as_of = f" (as of {_md_text(c.as_of)})" if c.as_of else ""
+            url = _md_url(p.source_url)
+            link = f": <{url}>" if url else ""
             lines.append(f"- [{i}] {where}{as_of}{link}")
     return "\n".join(lines) + "\n"
+
+
+# Characters that can start inline Markdown (CommonMark, GitHub's tables and strikethrough),
+# escaped with a backslash wherever they stand (`!` needs no escape: an image also needs `[`), and
+# `&` where it opens an entity (`&#91;` would render as `[`, not as what was written).
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>~|]|&(?=#?\w+;))")
+# What makes a block when it opens a line or a list item: heading, quote, list, rule, setext line.
+_MD_BLOCK_START = re.compile(r"^(?:([#>+\-=])|(\d{1,9})([.)]))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_URL_UNSAFE = re.compile(r"[\x00-\x20<>\x7f-\x9f]")
+
+
+def _md_text(text: str) -> str:
+    """`text` on one line, escaped so that Markdown renders exactly these characters."""
+    flat = " ".join(_CONTROL.sub(" ", text or "").split())
+    escaped = _MD_INLINE.sub(r"\\\1", flat)
+    return _MD_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", escaped, count=1)
+
+
+def _md_url(url: str) -> str:
+    """An http(s) URL fit for `<...>`: the characters an autolink cannot hold percent-encoded; "" otherwise."""
+    url = web_url(url)
+    return _URL_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode("utf-8")), url)
 
 
 @dataclass

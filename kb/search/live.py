@@ -3,6 +3,10 @@
 A request takes one `Index` object at its start and uses it to the end, so a swap never mixes two
 versions in one response. A new version is opened in full (checksums verified) before it replaces
 the old one; if it cannot be opened, the last good version keeps serving and the failure is logged.
+
+The version being served is leased (kb.index.layout.VersionLease): the lease on the new version is
+taken before it is opened and the old one's released after the swap, so a build's prune never
+deletes the version this process serves.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 from collections.abc import Mapping
 
 from kb.core.settings import Settings
-from kb.index.layout import MANIFEST, IndexLayout, IndexProblem, resolve_version_dir
+from kb.index.layout import MANIFEST, IndexLayout, IndexProblem, VersionLease, resolve_version_dir
 from kb.models import Encoder, Encoders, load_encoders
 from kb.search.index import Index
 
@@ -29,6 +33,7 @@ class LiveIndex:
         self._encoders = Encoders.of(encoders) if encoders is not None else None
         self._lock = threading.Lock()
         self._index: Index | None = None
+        self._lease = VersionLease()  # on the version of self._index
         self._state: tuple | None = None
         self._checked_at = 0.0
         self.last_error: str | None = None
@@ -81,17 +86,21 @@ class LiveIndex:
             if self._index is None:
                 self.last_error = state[1]
             return
+        lease = VersionLease()
         try:
+            lease = VersionLease.take(Path(state[0]))  # before opening: a prune must not delete it meanwhile
             # the folder the state names, so the version opened is the version recorded
             fresh = Index.open(Path(state[0]), self.encoders, self.settings)
         except Exception as exc:  # anything wrong with the new version: keep serving the old one
+            lease.release()
             self.last_error = f"kept version {self._index.version if self._index else None}: {exc}"
             log.error("index reload failed, keeping the last good version: %s", exc)
             return
         if self._index is not None:
             self.swaps += 1
             log.info("switched index %s -> %s", self._index.version, fresh.version)
-        self._index = fresh
+        self._index, old_lease, self._lease = fresh, self._lease, lease
+        old_lease.release()
         self.last_error = None
 
     def warm_up(self) -> Index:

@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from bs4 import BeautifulSoup
+from markdown_it import MarkdownIt
 
 from tests.fixtures.xss_probe import IMG, PROBE_QUERY, PROBE_SENTENCE, SCRIPT, build_probe_index, probe_document
 
@@ -259,5 +261,7 @@ def test_xss_probe_renders_as_text_on_every_page(page, probe_server):
     assert PROBE_SENTENCE in page.locator("ol.points").inner_text()
     page.locator("#copy-md").click()
     page.locator("#copy-status", has_text="Copied").wait_for()  # a locator: the strict CSP forbids string predicates
-    assert PROBE_SENTENCE in page.evaluate("navigator.clipboard.readText()")
+    copied = page.evaluate("navigator.clipboard.readText()")  # escaped Markdown: it renders as the sentence, inert
+    rendered = BeautifulSoup(MarkdownIt("commonmark").render(copied), "html.parser")
+    assert PROBE_SENTENCE in rendered.get_text() and not rendered.find_all(["script", "img"])
     assert page.dialogs == [] and page.errors == []

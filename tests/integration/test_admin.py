@@ -2,17 +2,21 @@
 import csv
 import hmac
 import io
+import itertools
+import re
+import time
 from dataclasses import replace
 
 import pytest
 
 from kb.insight.coverage import load_topics
+from kb.insight.csvexport import to_csv
 from kb.search.live import LiveIndex
 from search_app import create_app
 from search_app.settings import WebSettings
 from tests.conftest import CORPUS
 
-TOKEN = "test-admin-token-5b1f9c0e"
+TOKEN = "test-admin-token-5b1f9c0e-a7d3e8f1c2b4"  # at least 32 characters, as KB_ADMIN_TOKEN must be
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ADMIN_PAGES = ("/admin/coverage", "/admin/questions", "/admin/coverage?format=csv", "/admin/questions?format=csv")
 
@@ -27,9 +31,20 @@ def admin_app(tmp_path_factory, settings, embedder, corpus_index_dir):
     app.extensions["kb_query_log"].close()
 
 
+_addresses = itertools.count(1)
+
+
+def new_address() -> str:
+    """A client address of its own (IPv6 documentation range), so one test's wrong tokens never
+    count against another's in the sign-in throttle."""
+    return f"2001:db8::{next(_addresses):x}"
+
+
 @pytest.fixture()
 def admin(admin_app):
-    return admin_app.test_client()
+    client = admin_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = new_address()
+    return client
 
 
 def _csv(response):
@@ -157,3 +172,220 @@ def test_questions_page_groups_near_duplicates_and_finds_unanswered_ones(admin_a
     unseen_ids = {r["doc_id"] for r in unseen}
     assert "civil-registration-system" not in unseen_ids and "telehealth-copd" not in unseen_ids
     assert unseen_ids and unseen_ids < set(admin_app.extensions["kb_index"].get().documents)
+
+
+# ---- sign-in: token rules, sessions, sign-out, throttle, where it goes next ---------------------
+
+def _login(client, token=TOKEN, next_url="/admin/questions"):
+    return client.post("/admin/login", data={"token": token, "next": next_url})
+
+
+def _cookie_of(response) -> str:
+    name, _, rest = response.headers["Set-Cookie"].partition("=")
+    assert name == "kb_admin"
+    return rest.split(";", 1)[0]
+
+
+def _holding(app, cookie: str):
+    """A fresh browser (own address) that holds `cookie`, as one that kept it would."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = new_address()
+    client.set_cookie("kb_admin", cookie, path="/admin")
+    return client
+
+
+def _with_cookie(app, cookie: str):
+    return _holding(app, cookie).get("/admin/questions")
+
+
+@pytest.fixture()
+def second_worker(admin_app):
+    """Another app on the same settings: what a second gunicorn worker is (nothing in memory shared)."""
+    app = create_app({"TESTING": True, "SETTINGS": admin_app.config["SETTINGS"],
+                      "WEB_SETTINGS": WebSettings(admin_token=TOKEN), "LIVE_INDEX": admin_app.extensions["kb_index"]})
+    yield app
+    app.extensions["kb_query_log"].close()
+
+
+def test_a_blank_token_turns_the_admin_pages_off_instead_of_allowing_a_blank_sign_in(settings, corpus_index_dir,
+                                                                                   embedder):
+    web = WebSettings.from_env({"KB_ADMIN_TOKEN": " \t "})
+    assert web.admin_token == ""
+    app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": web,
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, embedder)})
+    client = app.test_client()
+    assert client.get("/admin/login").status_code == 404
+    assert client.post("/admin/login", data={"token": " \t ", "next": "/admin/coverage"}).status_code == 404
+    assert client.post("/admin/login", data={"token": "", "next": "/admin/coverage"}).status_code == 404
+    assert client.get("/admin/coverage?format=json", headers={"Authorization": "Bearer  \t "}).status_code == 404
+
+
+def test_each_sign_in_is_its_own_signed_session_not_a_fixed_proof_of_the_token(admin):
+    first, second = _cookie_of(_login(admin)), _cookie_of(_login(admin))
+    assert first != second  # a fixed HMAC of the token would be the same every time
+    assert TOKEN not in first and admin.get("/admin/questions").status_code == 200
+    assert "Max-Age=28800" in _login(admin).headers["Set-Cookie"]
+
+
+def test_a_session_cookie_expires_after_eight_hours(admin_app, admin, monkeypatch):
+    from itsdangerous.timed import TimestampSigner
+
+    real = TimestampSigner.get_timestamp
+    with monkeypatch.context() as m:  # a cookie signed 8 hours and a minute ago
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) - 8 * 3600 - 60)
+        stale = _cookie_of(_login(admin))
+    with monkeypatch.context() as m:  # and one signed 7 h 59 min ago
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) - 8 * 3600 + 60)
+        almost = _cookie_of(_login(admin))
+    assert _with_cookie(admin_app, stale).status_code == 401
+    assert _with_cookie(admin_app, almost).status_code == 200
+    assert _with_cookie(admin_app, stale[:-2] + ("AA" if not stale.endswith("AA") else "BB")).status_code == 401
+
+
+def test_sign_out_ends_the_session_on_every_worker(admin_app, second_worker, admin):
+    cookie = _cookie_of(_login(admin))
+    assert _with_cookie(admin_app, cookie).status_code == 200
+    assert _with_cookie(second_worker, cookie).status_code == 200  # signed in on one worker, valid on all
+
+    other = _cookie_of(_login(admin))  # someone else's session stays valid
+    out = _holding(second_worker, cookie).post("/admin/logout")
+    assert out.status_code == 303
+    assert _with_cookie(second_worker, cookie).status_code == 401
+    assert _with_cookie(admin_app, cookie).status_code == 401  # the worker that issued it heard of the sign-out
+    assert _with_cookie(admin_app, other).status_code == 200
+
+
+def test_wrong_tokens_are_throttled_per_address_with_growing_waits(admin_app):
+    """No KB_RATE_LIMIT here: the sign-in throttle holds on its own."""
+    assert "kb_rate_limiter" not in admin_app.extensions
+    me, someone_else = admin_app.test_client(), admin_app.test_client()
+    me.environ_base["REMOTE_ADDR"], someone_else.environ_base["REMOTE_ADDR"] = new_address(), new_address()
+    wrong = [_login(me, token="guess-" + str(i) * 40).status_code for i in range(6)]
+    assert wrong == [401] * 6
+
+    locked = _login(me)  # even the right token waits now: guessing must not go on meanwhile
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1 and "Set-Cookie" not in locked.headers
+    assert "Too many wrong tokens" in locked.get_data(as_text=True) and 'type="password"' in locked.get_data(as_text=True)
+    bearer = me.get("/admin/coverage?format=json", headers=BEARER)
+    assert bearer.status_code == 429 and bearer.get_json()["error"]["code"] == "too_many_attempts"
+    assert _login(someone_else).status_code == 303  # per address
+
+    time.sleep(int(locked.headers["Retry-After"]) + 0.2)
+    assert _login(me, token="still-wrong" * 4).status_code == 401
+    second_lock = _login(me)
+    assert second_lock.status_code == 429 and int(second_lock.headers["Retry-After"]) >= 2  # twice as long
+    time.sleep(int(second_lock.headers["Retry-After"]) + 0.2)
+    assert _login(me).status_code == 303  # the right token, once the wait is over, clears the count
+    assert _login(me, token="wrong" * 8).status_code == 401
+
+
+def test_wrong_bearer_tokens_count_as_sign_in_attempts(admin_app):
+    client = admin_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = new_address()
+    statuses = [client.get("/admin/coverage?format=json", headers={"Authorization": f"Bearer guess{i}"}).status_code
+                for i in range(7)]
+    assert statuses == [401] * 6 + [429]
+    assert _login(client).status_code == 429
+
+
+def test_the_lock_out_doubles_up_to_fifteen_minutes():
+    from limits.storage import MemoryStorage
+
+    from search_app.signin import SignInThrottle
+
+    throttle = SignInThrottle(MemoryStorage())
+    assert [throttle.lock_seconds(n) for n in range(1, 12)] == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32]
+    assert throttle.lock_seconds(16) == 900 and throttle.lock_seconds(10_000) == 900
+
+
+@pytest.mark.parametrize("next_url, goes_to", [
+    ("/admin/questions?days=7", "/admin/questions?days=7"),
+    ("/admin/./questions", "/admin/questions"),
+    ("/admin/coverage/../questions?days=7", "/admin/questions?days=7"),
+    ("/admin/../?q=x", "/admin/coverage"),
+    ("/admin/../../etc/passwd", "/admin/coverage"),
+    ("/admin/%2e%2e/?q=x", "/admin/coverage"),
+    ("/admin/questions\r\nSet-Cookie: kb_admin=forged", "/admin/coverage"),
+    ("/admin/questions\nX-Evil: 1", "/admin/coverage"),
+    ("/admin/questions%0d%0aX-Evil: 1", "/admin/coverage"),
+    ("/admin/questions?days=7\r\n", "/admin/coverage"),
+    ("/admin/questions\x00", "/admin/coverage"),
+    ("/admin\\..\\..\\", "/admin/coverage"),
+    ("//evil.example/admin/", "/admin/coverage"),
+    ("https://evil.example/admin/", "/admin/coverage"),
+    ("/admin/login", "/admin/coverage"),
+    ("/admin", "/admin/coverage"),
+    ("/admin/questions?q=æ ø", "/admin/questions?q=%C3%A6%20%C3%B8"),
+])
+def test_after_sign_in_the_browser_only_goes_to_a_path_under_admin(admin, next_url, goes_to):
+    r = _login(admin, next_url=next_url)
+    assert r.status_code == 303 and r.headers["Location"] == goes_to
+    assert "X-Evil" not in r.headers and r.headers.getlist("Set-Cookie")[0].startswith("kb_admin=")
+    assert len(r.headers.getlist("Set-Cookie")) == 1
+
+
+# ---- CSV for a Danish spreadsheet -------------------------------------------------------------
+
+FORMULA_QUESTIONS = ("registry;=1+1", "cpr,@SUM(A1:A9)", "telehealth\t-2+3", "copd; +cmd|' /C calc'!A0",
+                     "=HYPERLINK(\"http://x\")")
+
+
+def _segments(line: str) -> list[str]:
+    """What a spreadsheet that ignores quotes could make cells of: the line split at ; , and tab."""
+    return [s.strip(' "') for s in re.split(r"[;,\t]", line)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_every_cell_is_quoted_and_every_segment_defused_numbers_kept():
+    text = to_csv(("question", "score", "count"),
+                  [(q, -0.25, 3) for q in FORMULA_QUESTIONS] + [("plain; text, here", 0.5, -1), (None, 1.0, 0)])
+    lines = text.split("\r\n")[:-1]
+    for line in lines:
+        assert line.startswith('"') and line.endswith('"')  # every cell quoted
+        for segment in _segments(line):
+            assert not segment.startswith(("=", "+", "-", "@")) or _is_number(segment), (line, segment)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1] == ["registry;'=1+1", "-0.25", "3"]  # numbers as numbers: no apostrophe
+    assert rows[2][0] == "cpr,'@SUM(A1:A9)" and rows[3][0] == "telehealth\t'-2+3"
+    assert rows[4][0] == "copd; '+cmd|' /C calc'!A0" and rows[5][0] == "'=HYPERLINK(\"http://x\")"
+    assert rows[6] == ["plain; text, here", "0.5", "-1"] and rows[7] == ["", "1.0", "0"]
+    assert list(csv.reader(io.StringIO(text), delimiter=";"))  # a Danish reading parses too
+
+
+def test_the_questions_export_defuses_formulas_after_a_semicolon(admin_app, admin):
+    for q in FORMULA_QUESTIONS:
+        assert admin.get("/api/search", query_string={"q": q, "k": 3}).status_code == 200
+    assert admin_app.extensions["kb_query_log"].flush(timeout=60)
+    r = admin.get("/admin/questions?format=csv&table=popular&days=1", headers=BEARER)
+    text = r.get_data(as_text=True)
+    assert '"registry;\'=1+1"' in text and "registry;=1+1" not in text
+    for line in text.split("\r\n")[:-1]:
+        assert line.startswith('"')
+        for segment in _segments(line):
+            assert not segment.startswith(("=", "+", "-", "@")) or _is_number(segment), (line, segment)
+    questions = {row["question"] for row in _csv(r)}
+    assert {"registry;'=1+1", "cpr,'@SUM(A1:A9)"} <= questions
+
+
+def test_sign_outs_go_to_a_shared_store_when_one_is_configured(tmp_path):
+    """With memory:// (per process) sign-outs go to the file beside the query log; with any other
+    limits store they go to that store, which replicas share. A MemoryStorage stands in for redis here
+    only to check the calls; no redis server runs in the tests."""
+    from limits.storage import MemoryStorage
+
+    from search_app.signin import FileSignOuts, SharedSignOuts, build_sign_in
+
+    local = build_sign_in(TOKEN, MemoryStorage(), tmp_path / "querylog.sqlite")
+    assert isinstance(local.sign_outs, FileSignOuts) and local.sign_outs.path.parent == tmp_path
+
+    shared = SharedSignOuts(MemoryStorage())
+    assert not shared.revoked("abc")
+    shared.revoke("abc", time.time() + 60)
+    assert shared.revoked("abc") and not shared.revoked("abd")

@@ -107,3 +107,21 @@ def test_missing_index_is_503_not_a_crash(tmp_path, settings, embedder):
     r = app.test_client().get("/api/search?q=x")
     assert r.status_code == 503 and "python -m indexer build" in r.get_json()["error"]["message"]
     assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_index_errors_tell_what_to_do_but_not_where_the_files_are(tmp_path, settings, embedder, caplog):
+    """The 503 bodies and /healthz say how to fix it; the absolute path goes to the server log only."""
+    from kb.search.live import LiveIndex
+    from search_app import create_app
+
+    missing = tmp_path / "secret-location" / "index"
+    app = create_app({"TESTING": True, "SETTINGS": settings, "LIVE_INDEX": LiveIndex(missing, settings, embedder)})
+    client = app.test_client()
+    with caplog.at_level("WARNING"):
+        api, page, health = client.get("/api/search?q=x"), client.get("/?q=x"), client.get("/healthz")
+    assert api.status_code == page.status_code == health.status_code == 503
+    said = "index not found: build it with `python -m indexer build`"
+    assert api.get_json()["error"]["message"] == said and health.get_json()["error"] == said
+    for r in (api, page, health):
+        assert "secret-location" not in r.get_data(as_text=True) and str(tmp_path) not in r.get_data(as_text=True)
+    assert str(missing) in caplog.text  # the operator still learns where

@@ -12,14 +12,17 @@ milliseconds; the ones that reach a search are few and reuse the model's query c
 """
 from __future__ import annotations
 
+import itertools
 import json
+import posixpath
 import re
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
 
 from kb.core.settings import Settings
 from kb.search.live import LiveIndex
@@ -28,7 +31,7 @@ from search_app import create_app
 from search_app.settings import WebSettings
 from search_app.security import MAX_URL_BYTES, SECURITY_HEADERS
 
-TOKEN = "hostile-suite-admin-token-7c2d"
+TOKEN = "hostile-suite-admin-token-7c2d-9e41b0a6"  # KB_ADMIN_TOKEN needs at least 32 characters
 DOC_ID = "medcom"
 PATH_VALUES = {"doc_id": DOC_ID, "filename": "style.css"}
 # The parameters each endpoint reads; a route missing here gets FALLBACK_PARAMS.
@@ -106,10 +109,23 @@ def request_method(methods: frozenset[str]) -> str:
 
 # ---- fixtures -------------------------------------------------------------------------------
 
+_addresses = itertools.count(1)
+
+
+class OwnAddressClient(FlaskClient):
+    """A test client with a client address of its own (IPv6 documentation range): the sign-in
+    throttle counts wrong tokens per address, and each case here must start with a clean count."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["REMOTE_ADDR"] = f"2001:db8::{next(_addresses):x}"
+
+
 @pytest.fixture(scope="module")
 def apps(app, settings, embedder, corpus_index_dir):
     admin_app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
                             "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, embedder)})
+    admin_app.test_client_class = OwnAddressClient
     return {"public": app, "admin": admin_app}
 
 
@@ -431,6 +447,25 @@ def test_admin_login_form_with_hostile_fields(apps, form, kept_next):
     assert_well_formed(r, "/admin/login", form["token"] + form["next"])
     assert r.status_code == 401
     assert f'name="next" value="{kept_next}"' in r.get_data(as_text=True)  # an unsafe `next` is dropped
+
+
+NEXT_PAYLOADS = {**PAYLOADS, "dot-dot-out": "/admin/../?q=x", "encoded-dot-dot": "/admin/%2e%2e/x",
+                 "crlf": "/admin/coverage\r\nSet-Cookie: kb_admin=forged", "encoded-crlf": "/admin/x%0d%0aX-Evil: 1",
+                 "tab": "/admin/\tcoverage", "scheme-relative": "//evil.example/admin/", "backslash": "/admin\\..\\"}
+
+
+@pytest.mark.parametrize("payload_id", list(NEXT_PAYLOADS))
+def test_admin_sign_in_with_a_hostile_next_stays_under_admin(apps, payload_id):
+    """The right token with any `next`: a 303 to a path under /admin/, never a 500 or another site."""
+    r = apps["admin"].test_client().post("/admin/login", data={"token": TOKEN, "next": NEXT_PAYLOADS[payload_id]})
+    assert r.status_code == 303, r.get_data()[:300]
+    for name, value in SECURITY_HEADERS.items():
+        assert r.headers.get(name) == value, name
+    location = r.headers["Location"]
+    path = unquote(urlsplit(location).path)  # as a browser resolves it: %2e%2e is `..`
+    assert path.startswith("/admin/") and posixpath.normpath(path) == path, location
+    assert not re.search(r"[\x00-\x20\\]", location) and not urlsplit(location).netloc
+    assert [h for h in r.headers.keys() if h.lower() == "set-cookie"] == ["Set-Cookie"]
 
 
 def test_admin_login_form_with_invalid_utf8(apps):

@@ -1,5 +1,8 @@
 """A running app follows the index folder: new builds are served without a restart, broken ones
 are not, and requests in flight during a swap all succeed."""
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -8,10 +11,11 @@ import pytest
 
 import kb
 from kb.search.live import LiveIndex
-from kb.index.layout import IndexLayout
+from kb.index.layout import IndexLayout, verify_checksums
 
 VECTORS = "dense.faiss"
 from search_app import create_app
+from tests.conftest import ROOT
 from tests.fixtures.fake_embedder import FakeEmbedder
 
 RELOAD = 0.2  # KB_RELOAD_CHECK_SECONDS for these tests
@@ -77,6 +81,7 @@ def test_a_broken_new_version_is_not_switched_to(fast_settings, corpus_docs):
     health = client.get("/healthz").get_json()
     assert health["status"] == "ok" and health["index_version"] == v1.build_id
     assert v1.build_id in health["last_reload_error"] and VECTORS in health["last_reload_error"]
+    assert str(index_dir) not in health["last_reload_error"]  # the file's name, not where it lives
 
     v3 = kb.build_index(corpus_docs[:5], index_dir, fake, fast_settings)
     time.sleep(RELOAD * 1.5)
@@ -147,3 +152,87 @@ def test_one_slow_reload_does_not_hold_up_other_requests(fast_settings, corpus_d
         release.set()
         reloader.join(timeout=30)
     assert live.get().version == v2.build_id
+
+
+# ---- the CURRENT pointer is untrusted ---------------------------------------------------------
+
+@pytest.mark.parametrize("pointer", ["../outside", "OUTSIDE_ABSOLUTE", "..", ".", "versions/../../outside", "v1/../..",
+                                     "a\\\\b", ""])
+def test_current_cannot_lead_out_of_the_versions_folder(fast_settings, corpus_docs, tmp_path, pointer):
+    """CURRENT naming an absolute path or `..` is a damaged index, even where a good index waits
+    out there: without the check a reader would open it."""
+    fake = FakeEmbedder()
+    index_dir = fast_settings.index_dir
+    v1 = kb.build_index(corpus_docs[:3], index_dir, fake, fast_settings)
+    layout = IndexLayout(index_dir)
+    outside = tmp_path / "outside"
+    shutil.copytree(layout.version_dir(v1.build_id), outside)  # a valid version outside versions/
+    shutil.copytree(layout.version_dir(v1.build_id), index_dir / "outside")
+    pointer = pointer.replace("OUTSIDE_ABSOLUTE", str(outside))
+    layout.current_file.write_text(pointer + "\n", encoding="utf-8")
+    if not pointer:
+        assert layout.current_build_id() is None
+        return
+    with pytest.raises(kb.IndexCorruptError, match="CURRENT"):
+        kb.Index.open(index_dir, fake, fast_settings)
+    app, _ = _app(index_dir, fast_settings, fake)
+    r = app.test_client().get("/api/search?q=registry")
+    assert r.status_code == 503 and str(tmp_path) not in r.get_data(as_text=True)
+
+
+# ---- a version being served is never pruned --------------------------------------------------
+
+def _build(docs, index_dir, settings, n: int):
+    return kb.build_index(docs[: 3 + n], index_dir, FakeEmbedder(), settings)
+
+
+def test_pruning_keeps_the_version_a_running_app_still_serves(fast_settings, corpus_docs):
+    """v1 serves; four more builds (the pruner keeps 3) must not delete it; once the app moves on,
+    the next build prunes it."""
+    fake = FakeEmbedder()
+    index_dir = fast_settings.index_dir
+    layout = IndexLayout(index_dir)
+    v1 = kb.build_index(corpus_docs[:3], index_dir, fake, fast_settings)
+    app, live = _app(index_dir, fast_settings, fake)
+    client = app.test_client()
+    assert client.get("/api/search?q=registry").get_json()["index_version"] == v1.build_id
+    served = live.get().manifest
+    later = [_build(corpus_docs, index_dir, fast_settings, n) for n in range(1, 5)]  # no request meanwhile
+
+    assert layout.version_dir(v1.build_id).is_dir()  # leased: kept
+    assert not layout.version_dir(later[0].build_id).exists()  # nobody served it: pruned as before
+    verify_checksums(layout.version_dir(v1.build_id), served, list(served["files"]))  # whole, as served
+    time.sleep(RELOAD * 1.5)
+    assert client.get("/api/search?q=registry").get_json()["index_version"] == later[-1].build_id
+    _build(corpus_docs, index_dir, fast_settings, 5)
+    assert not layout.version_dir(v1.build_id).exists()  # the lease went with the swap
+
+
+LEASE_HOLDER = """
+import sys, time
+from kb.index.layout import VersionLease
+lease = VersionLease.take(sys.argv[1])
+print("leased", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+lease.release()
+"""
+
+
+def test_a_lease_held_by_another_process_stops_the_prune(fast_settings, corpus_docs):
+    """What a gunicorn worker serving v1 does to a build in another process."""
+    index_dir = fast_settings.index_dir
+    layout = IndexLayout(index_dir)
+    v1 = _build(corpus_docs, index_dir, fast_settings, 0)
+    holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLDER, str(layout.version_dir(v1.build_id))],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "leased"
+        for n in range(1, 5):
+            _build(corpus_docs, index_dir, fast_settings, n)
+        assert layout.version_dir(v1.build_id).is_dir()
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    _build(corpus_docs, index_dir, fast_settings, 5)
+    assert not layout.version_dir(v1.build_id).exists()
+    assert len(list(layout.versions.iterdir())) == 3

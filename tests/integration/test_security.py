@@ -1,10 +1,23 @@
 """The web surface (search_app/security.py): headers on every response, the rate limit, debug off."""
 from __future__ import annotations
 
+import io
+import os
+import re
 import runpy
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import fields, replace
+from pathlib import Path
 
 import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from kb.search.live import LiveIndex
 from search_app import create_app
@@ -174,3 +187,157 @@ def test_debug_mode_is_off_in_the_served_app_even_with_flask_debug(production_en
     assert "secret internal detail" not in r.get_data(as_text=True) and "Traceback" not in r.get_data(as_text=True)
     unavailable = app.test_client().get("/api/search?q=registry")
     assert unavailable.status_code == 503 and unavailable.get_json()["error"]["code"] == "index_unavailable"
+
+
+# ---- bodies however they are framed -----------------------------------------------------------
+
+MEGABYTE = b"x" * 1_000_000
+
+
+def _chunked_environ() -> dict:
+    """What a server hands the app for `Transfer-Encoding: chunked`: no usable Content-Length and a
+    stream it has terminated (Werkzeug's server and gunicorn both set wsgi.input_terminated)."""
+    return {"wsgi.input_terminated": True}
+
+
+def test_a_chunked_body_over_the_limit_is_413_even_where_no_view_reads_it(client, app):
+    r = client.get("/api/documents/medcom", input_stream=io.BytesIO(MEGABYTE),
+                   headers={"Transfer-Encoding": "chunked"}, environ_overrides=_chunked_environ())
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "request_entity_too_large"
+    _assert_headers(r)
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    at_limit = client.get("/api/documents/medcom", input_stream=io.BytesIO(b"x" * limit),
+                          headers={"Transfer-Encoding": "chunked"}, environ_overrides=_chunked_environ())
+    assert at_limit.status_code == 200
+
+
+def _serve(app):
+    """A real threaded Werkzeug server on 127.0.0.1 (it decodes chunked bodies itself)."""
+    class Quiet(WSGIRequestHandler):
+        def log(self, *args, **kwargs) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _chunked_request(port: int, method: str, path: str, body: bytes, content_type: str = "") -> tuple[int, bytes]:
+    """Send `body` with Transfer-Encoding: chunked over a raw socket; (status, response bytes).
+
+    The answer is read while the body is still being sent, since a server that refuses the body
+    answers early and closes."""
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\n"
+            + (f"Content-Type: {content_type}\r\n" if content_type else "") + "Connection: close\r\n\r\n")
+    reply = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        def read() -> None:
+            try:
+                while chunk := sock.recv(65_536):
+                    reply.extend(chunk)
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            sock.sendall(head.encode("ascii"))
+            for i in range(0, len(body), 8192):
+                piece = body[i:i + 8192]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed before taking the whole body
+        reader.join(30)
+    return int(bytes(reply).split(b" ", 2)[1]), bytes(reply)
+
+
+def test_a_real_server_refuses_a_chunked_megabyte_and_keeps_small_chunked_forms(settings, corpus_index_dir, embedder):
+    token = "chunked-test-admin-token-0123456789abcdef"
+    app = _app(settings, corpus_index_dir, embedder, admin_token=token)
+    server = _serve(app)
+    try:
+        status, reply = _chunked_request(server.port, "GET", "/api/documents/medcom", MEGABYTE)
+        assert status == 413 and b"request_entity_too_large" in reply
+        status, reply = _chunked_request(server.port, "POST", "/admin/login", MEGABYTE,
+                                         "application/x-www-form-urlencoded")
+        assert status == 413
+        form = f"token={token}&next=/admin/questions".encode()
+        status, reply = _chunked_request(server.port, "POST", "/admin/login", form, "application/x-www-form-urlencoded")
+        assert status == 303 and b"Location: /admin/questions" in reply  # a small chunked form still reaches the view
+    finally:
+        server.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(port: int, process: subprocess.Popen, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode(errors="replace")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port} after {seconds} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and any child it made
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_gunicorn_refuses_a_chunked_megabyte(production_env):
+    """`make serve`'s server: gunicorn decodes the chunks and sends no Content-Length, so only the
+    bounded read can see the size (without it this GET would reach /healthz and answer 503)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "search_app:create_app()"], cwd=ROOT, env={**os.environ, "FLASK_DEBUG": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(port, process)
+        status, reply = _chunked_request(port, "GET", "/healthz", MEGABYTE)
+        assert status == 413 and b"request_entity_too_large" in reply
+    finally:
+        _stop(process)
+
+
+# ---- `make run` with FLASK_DEBUG=1 --------------------------------------------------------------
+
+def test_make_run_with_flask_debug_starts_no_werkzeug_debugger(production_env):
+    """The Makefile's `run` command, as written there, with FLASK_DEBUG=1: the Werkzeug debugger
+    (its /console page, its tracebacks) and the reloader must stay off, as the app's warning says."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    app_spec = re.search(r"^run:.*\n\t.*-m flask --app '([^']+)' run", makefile, re.M).group(1)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", app_spec, "run", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(port, process)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            raise AssertionError(f"no index here, yet /healthz answered {r.status}")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 503  # the app answers, and says it has no index
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/console", timeout=10) as r:
+            body = r.read().decode(errors="replace")
+            raise AssertionError(f"/console answered {r.status}: the debugger is on ({body[:80]!r})")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404 and b"Werkzeug" not in exc.read()
+    finally:
+        _stop(process)
+        stderr = process.stderr.read().decode(errors="replace")
+    assert "FLASK_DEBUG is set but ignored" in stderr and "Debugger is active" not in stderr
+    assert "Restarting with" not in stderr  # no reloader either

@@ -151,7 +151,7 @@ def _record(at: str = "", query: str = "q") -> QueryRecord:
 def test_rows_past_retention_are_purged_at_start_up(tmp_path):
     path = tmp_path / "querylog.sqlite"
     now = datetime.now(timezone.utc)
-    keep_all = QueryLog(path, retention_days=0)  # 0: no purging
+    keep_all = QueryLog(path, retention_days=3650)  # ten years: nothing here is purged
     keep_all.record(_record(iso(now - timedelta(days=400)), "ancient"))
     keep_all.record(_record(iso(now - timedelta(days=31)), "old"))
     keep_all.record(_record(iso(now - timedelta(days=29)), "recent"))

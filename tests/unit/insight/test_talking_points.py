@@ -4,11 +4,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from bs4 import BeautifulSoup
+from markdown_it import MarkdownIt
 
+from kb.core.records import Citation
 from kb.insight.sentence_vectors import SentenceVectorCache
 from kb.ingest.sentences import sentence_spans
 from kb.insight.talking_points import (
     DUPLICATE_COSINE,
+    TalkingPoint,
     brief,
     is_self_contained,
     refers_to_title,
@@ -197,6 +201,56 @@ def test_markdown_has_numbered_bullets_and_sources(research_points):
         assert bullet == f"- {p.text} [{i}]"
         assert source.startswith(f"- [{i}] {p.citation.title}") and "#:~:text=" in source
     assert "Sources:" in lines
+
+
+# What an advisor's Markdown renderer makes of the pasted text: CommonMark with raw HTML allowed,
+# plus GitHub's tables and strikethrough.
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+HOSTILE_TOPIC = "registry data [Official login](https://evil.example) <img src=x onerror=alert(1)> *urgent* `x`"
+HOSTILE_TEXTS = [
+    "# Reset your password at [our portal](https://evil.example/login) now.",
+    "1977. The registry was founded; see <a href=\"https://evil.example\">this</a> &#91;x&#93;(y).",
+    "- ~~Old~~ | new | ![pic](https://evil.example/p.png) \\[ref\\] [1]: https://evil.example",
+    "> Quote with _emphasis_ and __strong__ and a hard\x00 control\x1b[2J character.",
+]
+
+
+def _hostile_point(i: int, text: str, url: str) -> TalkingPoint:
+    citation = Citation(title=f"Title {i} [click](https://evil.example)", url=url, section="Sec *{i}* <b>x</b>",
+                        source_type="agency", doc_id=f"doc-{i}", as_of="2026-01-31")
+    return TalkingPoint(text=text, score=0.9, citation=citation)
+
+
+def _visible(text: str) -> str:
+    return " ".join("".join(ch if ch >= " " and not 0x7f <= ord(ch) <= 0x9f else " " for ch in text).split())
+
+
+def test_markdown_makes_no_link_markup_or_html_from_untrusted_text():
+    urls = ["https://example.org/page", "javascript:alert(1)", "https://example.org/a b<c>d\x01", "data:text/html,x"]
+    points = [_hostile_point(i, t, u) for i, (t, u) in enumerate(zip(HOSTILE_TEXTS, urls), start=1)]
+    md = to_markdown(HOSTILE_TOPIC, points)
+    soup = BeautifulSoup(MARKDOWN.render(md), "html.parser")
+
+    hrefs = [a["href"] for a in soup.find_all("a")]
+    assert len(hrefs) == 2 and all(h.startswith("https://example.org/") for h in hrefs)  # only the http(s) sources
+    assert hrefs[1].startswith("https://example.org/a%20b%3Cc%3Ed%01#:~:text=")  # encoded, not cut short
+    assert not soup.find_all(["img", "em", "code", "del", "table", "h1", "blockquote", "ol", "b"])
+    assert [s.get_text() for s in soup.find_all("strong")] == [f"Talking points: {HOSTILE_TOPIC}"]
+    top, sources = soup.find_all("ul")
+    assert not top.find("ul") and not sources.find("ul")  # no list smuggled into a list item
+    for i, (li, p) in enumerate(zip(top.find_all("li"), points), start=1):
+        assert li.get_text() == f"{_visible(p.text)} [{i}]"  # renders as exactly the quoted text
+    for i, (li, p) in enumerate(zip(sources.find_all("li"), points), start=1):
+        assert li.get_text().startswith(f"[{i}] {p.citation.title} — {p.citation.section} (as of 2026-01-31)")
+    assert "javascript:" not in md and "data:text" not in md
+
+
+def test_a_shared_link_topic_puts_no_link_among_the_real_sources(research_points):
+    """The real points on a topic from a shared link: the only links are the five sources."""
+    soup = BeautifulSoup(MARKDOWN.render(to_markdown(HOSTILE_TOPIC, research_points)), "html.parser")
+    hrefs = [a["href"] for a in soup.find_all("a")]
+    assert hrefs == [MARKDOWN.normalizeLink(p.source_url) for p in research_points]
+    assert soup.find("strong").get_text() == f"Talking points: {HOSTILE_TOPIC}" and not soup.find("img")
 
 
 # ---- API ---------------------------------------------------------------------------------------
