@@ -56,7 +56,7 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
             return
         if retriever not in bars:
             model = encoders[retriever].name.rsplit("/", 1)[-1]
-            bars[retriever] = tqdm(total=total, unit="chunk", desc=f"encoding {model}", file=sys.stderr)
+            bars[retriever] = tqdm(total=total, unit="text", desc=f"encoding {model}", file=sys.stderr)
         bars[retriever].update(done - bars[retriever].n)
 
     from kb.answer import calibration_for_build

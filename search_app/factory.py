@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from kb import LiveIndex, Settings
-from kb.insight import QueryLog, warm_sentences
+from kb.insight import QueryLog
 from search_app.settings import WebSettings
 
 
@@ -56,12 +56,11 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _warm_up(live: LiveIndex) -> None:
-    """Load the models and the index, run one query and encode the index's sentences (highlights,
-    talking points), so the first real requests are not slow."""
+    """Load the models and the index and run one query, so the first real requests are not slow.
+    Sentences need no warming: their vectors were stored when the index was built."""
     log = logging.getLogger(__name__)
     try:
         index = live.warm_up()
-        encoded = warm_sentences(index)
-        log.info("warmed up index %s (%d sentences encoded)", index.version, encoded)
+        log.info("warmed up index %s", index.version)
     except Exception as exc:  # the app still starts and reports the problem on /healthz
         log.error("warm-up failed: %s", exc)

@@ -69,9 +69,11 @@ def search_page():
         response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
         if request.args.get(REFINE) != "1":  # a facet click narrows a logged search; it is not a new question
             log_search("search", index, p.q, response)
-        signal = answer(index, p.q, filters=p.filters, query_vector=response.query_vector)
+        signal = answer(index, p.q, filters=p.filters, query_vector=response.query_vector,
+                        retriever=response.dense_retriever)
         facets = facet_counts(index, p.q)
-        highlights = best_sentences(index.embedder, p.q, [h.chunk for h in response.hits])
+        highlights = best_sentences(index, p.q, response.hits, retriever=response.dense_retriever,
+                                    query_vector=response.query_vector)
         context.update(
             response=response, params=p, answered=signal.answered, answer=signal,
             results=[ResultView(h, hl) for h, hl in zip(response.hits, highlights)],

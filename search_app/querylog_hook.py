@@ -42,8 +42,11 @@ def log_search(
         qlog = query_log()
         if qlog is None or not qlog.enabled:
             return
-        vector = results.query_vector if isinstance(results, SearchResponse) else None
+        if isinstance(results, SearchResponse):
+            vector, retriever = results.query_vector, results.dense_retriever
+        else:
+            vector, retriever = None, index.route(query).dense
         qlog.record(record_of(kind, index, query, results, mode=mode, filters=filters),
-                    partial(with_answer_score, index, vector))
+                    partial(with_answer_score, index, vector, retriever=retriever))
     except Exception:
         log.exception("query log: request not logged")

@@ -39,6 +39,8 @@ def search_dict(response: SearchResponse) -> dict:
     return {
         "query": response.query,
         "mode": response.mode,
+        "language": response.language,
+        "retrievers": list(response.retrievers),
         "filters": response.filters.as_dict(),
         "took_ms": response.took_ms,
         "index_version": response.index_version,

@@ -28,9 +28,18 @@ def settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedder():
+    """The English model alone: tests that build small indexes of their own use it (no e5 vectors)."""
     import kb
 
     return kb.load_embedder()
+
+
+@pytest.fixture(scope="session")
+def encoders(settings, embedder):
+    """Both models, as the product loads them: the shipped corpus is indexed with both once."""
+    import kb
+
+    return kb.load_encoders(settings)
 
 
 @pytest.fixture(scope="session")
@@ -41,31 +50,34 @@ def corpus_docs():
 
 
 @pytest.fixture(scope="session")
-def corpus_index_dir(settings, embedder, corpus_docs) -> Path:
-    """The real corpus, indexed once and calibrated like `make index` does; tests must treat it as read-only."""
+def corpus_index_dir(settings, encoders, corpus_docs) -> Path:
+    """The real corpus, indexed once with both models and calibrated like `make index` does;
+    tests must treat it as read-only."""
     import kb
     from kb.answer.calibration import calibration_for_build
 
     fingerprint, calibrate = calibration_for_build(EVAL / "questions.jsonl", EVAL / "offtopic.jsonl")
-    kb.build_index(corpus_docs, settings.index_dir, embedder, settings, post_build=calibrate,
+    kb.build_index(corpus_docs, settings.index_dir, encoders, settings, post_build=calibrate,
                    extra_fingerprint=fingerprint)
     return settings.index_dir
 
 
 @pytest.fixture(scope="session")
-def corpus_index(corpus_index_dir, embedder, settings):
+def corpus_index(corpus_index_dir, encoders, settings):
     import kb
 
-    return kb.Index.open(corpus_index_dir, embedder, settings)
+    return kb.Index.open(corpus_index_dir, encoders, settings)
 
 
 @pytest.fixture(scope="session")
-def app(corpus_index_dir, embedder, settings):
-    from kb.search.live import LiveIndex
+def app(corpus_index_dir, encoders, settings):
+    from kb import LiveIndex
     from search_app import create_app
+    from search_app.settings import WebSettings
 
-    live = LiveIndex(corpus_index_dir, settings, embedder)
-    return create_app({"TESTING": True, "SETTINGS": settings, "INDEX_DIR": str(corpus_index_dir), "LIVE_INDEX": live})
+    live = LiveIndex(corpus_index_dir, settings, encoders)
+    return create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(),
+                       "INDEX_DIR": str(corpus_index_dir), "LIVE_INDEX": live})
 
 
 @pytest.fixture()

@@ -114,10 +114,20 @@ def questions_sha256(answered_path: Path, unanswered_path: Path) -> str:
 
 
 def calibrate(index: "Index", answered: Sequence[str], unanswered: Sequence[str], *, questions_hash: str = "") -> dict:
-    """Score both question sets on `index` and return the manifest fields (`{"answer_threshold": ...}`)."""
-    warm_queries(index.embedder, [*answered, *unanswered])
-    sig_a = [answer(index, q) for q in answered]
-    sig_u = [answer(index, q) for q in unanswered]
+    """Score both question sets on `index` with every dense retriever and return the manifest
+    fields (`{"answer_threshold": {...primary's cuts, "by_retriever": {name: cuts}}}`): cosines of
+    different models live on different scales, so each model gets cuts of its own."""
+    by_retriever = {name: _calibrate_one(index, name, answered, unanswered)
+                    for name, r in index.retrievers.items() if r.kind == "dense"}
+    primary = dict(by_retriever["dense"])
+    primary.update(questions_sha256=questions_hash, version=CALIBRATION_VERSION, by_retriever=by_retriever)
+    return {MANIFEST_KEY: primary}
+
+
+def _calibrate_one(index: "Index", retriever: str, answered: Sequence[str], unanswered: Sequence[str]) -> dict:
+    warm_queries(index.dense(retriever).encoder, [*answered, *unanswered])
+    sig_a = [answer(index, q, retriever=retriever) for q in answered]
+    sig_u = [answer(index, q, retriever=retriever) for q in unanswered]
     m_a = [s.answer_score for s in sig_a]
     m_u = [s.answer_score for s in sig_u]
     d_a = [s.background if s.top_dense is None else s.top_dense for s in sig_a]
@@ -125,29 +135,26 @@ def calibrate(index: "Index", answered: Sequence[str], unanswered: Sequence[str]
     margin = _r(best_threshold(m_a, m_u))
     dense = _r(best_threshold(d_a, d_u))
     return {
-        MANIFEST_KEY: {
-            "signal": "margin",
-            "margin": margin,
-            "thin_margin": _r(thin_threshold(m_u, margin)),
-            "dense": dense,
-            "thin": _r(thin_threshold(d_u, dense)),
-            "method": (
-                "answer score = top passage cosine - median passage cosine; cut = max balanced accuracy "
-                f"(Youden's J) of our questions vs off-topic questions; thin = off-topic P{THIN_OFFTOPIC_PERCENTILE:g}"
-            ),
-            "background": {"statistic": "median", "sample": int(len(background_vectors(index)))},
-            "answered": summary(m_a),
-            "unanswered": summary(m_u),
-            "dense_scores": {"answered": summary(d_a), "unanswered": summary(d_u)},
-            "balanced_accuracy": {
-                "margin": _r(balanced_accuracy(np.array(m_a), np.array(m_u), margin)),
-                "margin_leave_one_out": _r(leave_one_out_accuracy(m_a, m_u)),
-                "dense": _r(balanced_accuracy(np.array(d_a), np.array(d_u), dense)),
-                "dense_leave_one_out": _r(leave_one_out_accuracy(d_a, d_u)),
-            },
-            "questions_sha256": questions_hash,
-            "version": CALIBRATION_VERSION,
-        }
+        "signal": "margin",
+        "model": index.dense(retriever).encoder.name,
+        "margin": margin,
+        "thin_margin": _r(thin_threshold(m_u, margin)),
+        "dense": dense,
+        "thin": _r(thin_threshold(d_u, dense)),
+        "method": (
+            "answer score = top passage cosine - median passage cosine; cut = max balanced accuracy "
+            f"(Youden's J) of our questions vs off-topic questions; thin = off-topic P{THIN_OFFTOPIC_PERCENTILE:g}"
+        ),
+        "background": {"statistic": "median", "sample": int(len(background_vectors(index, retriever)))},
+        "answered": summary(m_a),
+        "unanswered": summary(m_u),
+        "dense_scores": {"answered": summary(d_a), "unanswered": summary(d_u)},
+        "balanced_accuracy": {
+            "margin": _r(balanced_accuracy(np.array(m_a), np.array(m_u), margin)),
+            "margin_leave_one_out": _r(leave_one_out_accuracy(m_a, m_u)),
+            "dense": _r(balanced_accuracy(np.array(d_a), np.array(d_u), dense)),
+            "dense_leave_one_out": _r(leave_one_out_accuracy(d_a, d_u)),
+        },
     }
 
 

@@ -105,9 +105,12 @@ class Answer:
         return self.cuts.verdict(answer_score=self.answer_score) or "gap"
 
 
-def thresholds(index: "Index") -> AnswerThresholds:
-    """The calibrated cuts in the index manifest, else the documented defaults."""
+def thresholds(index: "Index", retriever: str = "dense") -> AnswerThresholds:
+    """The cuts calibrated for a dense retriever's model, from the index manifest, else the
+    documented defaults."""
     value = index.manifest.get(MANIFEST_KEY)
+    if isinstance(value, dict) and retriever != "dense":
+        value = (value.get("by_retriever") or {}).get(retriever)
     if isinstance(value, dict) and all(_finite(value.get(k)) for k in ("margin", "thin_margin", "dense", "thin")):
         return AnswerThresholds(
             margin=float(value["margin"]), thin_margin=float(value["thin_margin"]),
@@ -129,11 +132,12 @@ def answer(index: "Index", query: str, *, filters: "Filters | None" = None,
     background = background_score(index, qvec, retriever)
     allowed = index.allowed_rows(filters) if filters else None
     nearest = dense.nearest(qvec, 1, allowed)
+    cuts = thresholds(index, retriever)
     if not nearest:
-        return Answer(None, background, thresholds(index))
+        return Answer(None, background, cuts)
     row, top = nearest[0]
     chunk = index.store.chunks_at([row])[row]
-    return Answer(float(top), background, thresholds(index), chunk.id, chunk.doc_id)
+    return Answer(float(top), background, cuts, chunk.id, chunk.doc_id)
 
 
 # ---- the background -----------------------------------------------------------------------

@@ -34,6 +34,7 @@ def build_index(
     extra_manifest: dict | None = None,
     post_build: PostBuildFn | None = None,
     extra_fingerprint: str = "",
+    spans: bool = True,
 ) -> BuildReport:
     """Build a new version of the index in `index_dir` and make it current.
 
@@ -42,17 +43,18 @@ def build_index(
     `kb.Index`) and returns facts to record in its manifest — e.g. the calibrated "answered"
     threshold — so they are in place before any reader can see the version. `extra_fingerprint`
     names what else the version depends on (e.g. the hash of the calibration question files):
-    when it changes, an otherwise unchanged corpus is rebuilt (every vector reused).
+    when it changes, an otherwise unchanged corpus is rebuilt (every vector reused). `spans=False`
+    stores no sentence and talking-point vectors: for benchmark indexes, which are only searched.
     """
     t0 = time.perf_counter()
     encoders = Encoders.of(encoders)
     layout = IndexLayout(Path(index_dir))
     with build_lock(layout):
         clear_stale_staging(layout)
-        plan = plan_build(documents, layout, encoders, settings, extra_fingerprint)
+        plan = plan_build(documents, layout, encoders, settings, extra_fingerprint + ("" if spans else ":no-spans"))
         if not force and plan.unchanged():
             return _unchanged_report(plan, layout, t0)
-        chunk_plan(plan, encoders, settings)
+        chunk_plan(plan, encoders, settings, spans=spans)
         vectors = encode_vectors(plan, encoders, settings, progress)
         checkpoint(settings, "encoded")
         build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -67,8 +69,8 @@ def build_index(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    encoded = {name: n for name, (_, n) in vectors.items()}
-    return _report(plan, layout, build_id, encoded, t0)
+    return _report(plan, layout, build_id, {name: v.encoded["chunk"] for name, v in vectors.items()},
+                   {name: v.encoded["span"] for name, v in vectors.items()}, t0)
 
 
 def _unchanged_report(plan: BuildPlan, layout: IndexLayout, t0: float) -> BuildReport:
@@ -80,10 +82,12 @@ def _unchanged_report(plan: BuildPlan, layout: IndexLayout, t0: float) -> BuildR
         build_id=prev["build_id"], index_dir=layout.root, documents=prev["counts"]["documents"], chunks=chunks,
         encoded=0, reused=chunks, seconds=time.perf_counter() - t0, unchanged=True,
         encoded_by={n: 0 for n in dense}, reused_by={n: chunks for n in dense},
+        spans=prev["counts"].get("spans", 0), spans_encoded_by={n: 0 for n in dense},
     )
 
 
-def _report(plan: BuildPlan, layout: IndexLayout, build_id: str, encoded: dict[str, int], t0: float) -> BuildReport:
+def _report(plan: BuildPlan, layout: IndexLayout, build_id: str, encoded: dict[str, int], spans_encoded: dict[str, int],
+            t0: float) -> BuildReport:
     prev_docs = (plan.previous.manifest if plan.previous else {}).get("documents", {})
     doc_hashes = {d.id: d.content_hash() for d in plan.docs}
     n = plan.chunk_count
@@ -95,4 +99,5 @@ def _report(plan: BuildPlan, layout: IndexLayout, build_id: str, encoded: dict[s
         changed_documents=sum(1 for d, h in doc_hashes.items() if d in prev_docs and prev_docs[d] != h),
         removed_documents=sum(1 for d in prev_docs if d not in doc_hashes),
         encoded_by=dict(encoded), reused_by={name: n - e for name, e in encoded.items()},
+        spans=len(plan.spans), spans_encoded_by=dict(spans_encoded),
     )

@@ -1,8 +1,9 @@
 """Planning a build: what the new version will hold and which vectors must be computed.
 
 Pure bookkeeping, no writes: the documents (unique ids), their chunks in row order, the text each
-dense model sees per chunk, and per model the key of every chunk's vector — a hash of (model
-fingerprint, that text). A key still held by the live version means its vector is copied, not
+dense model sees per chunk, the spans inside chunks that are scored later (sentences, talking
+points; kb.ingest.quotable), and per model the key of every vector — a hash of (model
+fingerprint, the text encoded). A key still held by the live version means its vector is copied, not
 encoded. The fingerprints decide whether there is anything to build at all.
 """
 from __future__ import annotations
@@ -17,7 +18,9 @@ from kb.build.report import BuildError
 from kb.core.records import Chunk, Document
 from kb.core.settings import Settings
 from kb.index.layout import FORMAT_VERSION, IndexCorruptError, IndexLayout, read_manifest
+from kb.index.store import StoredSpan
 from kb.ingest.chunking import chunk_document, embedding_text
+from kb.ingest.quotable import document_spans
 from kb.models import Encoders
 
 
@@ -32,7 +35,8 @@ class BuildPlan:
     docs: list[Document]
     chunked: list[tuple[Document, list[Chunk]]]
     texts: list[str]  # what the models see, one per chunk row
-    keys: dict[str, list[str]]  # per dense retriever, the vector key of every row
+    spans: list[StoredSpan]  # sentences and points inside the chunks, in id order
+    keys: dict[str, dict[str, list[str]]]  # per dense retriever and kind (chunk, span), every vector's key
     corpus_fingerprint: str
     settings_fingerprint: str
     extra_fingerprint: str
@@ -55,16 +59,25 @@ def plan_build(documents: Iterable[Document], layout: IndexLayout, encoders: Enc
     docs = unique_documents(documents)
     if not docs:
         raise BuildError("No documents to index: check the corpus folder.")
-    return BuildPlan(docs=docs, chunked=[], texts=[], keys={}, corpus_fingerprint=corpus_fingerprint(docs),
+    return BuildPlan(docs=docs, chunked=[], texts=[], spans=[], keys={}, corpus_fingerprint=corpus_fingerprint(docs),
                      settings_fingerprint=settings_fingerprint(encoders, settings), extra_fingerprint=extra_fingerprint,
                      previous=previous_version(layout))
 
 
-def chunk_plan(plan: BuildPlan, encoders: Encoders, settings: Settings) -> None:
-    """Chunk every document (in the primary model's word pieces) and key every vector to compute."""
+def chunk_plan(plan: BuildPlan, encoders: Encoders, settings: Settings, *, spans: bool = True) -> None:
+    """Chunk every document (in the primary model's word pieces), find the spans scored later, and
+    key every vector to compute."""
     plan.chunked = [(doc, chunk_document(doc, settings.chunking, encoders.primary.count_tokens)) for doc in plan.docs]
     plan.texts = [embedding_text(doc.title, c) for doc, chunks in plan.chunked for c in chunks]
-    plan.keys = {name: [vector_key(enc.fingerprint, t) for t in plan.texts] for name, enc in encoders.items()}
+    plan.spans = []
+    first_row = 0
+    for doc, chunks in plan.chunked if spans else ():
+        plan.spans += [StoredSpan(first_row + s.chunk, s.start, s.end, s.sentence, s.point, s.extended,
+                                  doc.text[s.start:s.end]) for s in document_spans(doc, chunks)]
+        first_row += len(chunks)
+    plan.keys = {name: {"chunk": [vector_key(enc.fingerprint, t) for t in plan.texts],
+                        "span": [vector_key(enc.fingerprint, s.text) for s in plan.spans]}
+                 for name, enc in encoders.items()}
 
 
 def unique_documents(documents: Iterable[Document]) -> list[Document]:

@@ -25,12 +25,15 @@ class BuildReport:
     # chunks encoded and reused per dense retriever, e.g. {"dense": 3, "multilingual": 3}
     encoded_by: dict[str, int] = field(default_factory=dict)
     reused_by: dict[str, int] = field(default_factory=dict)
+    spans: int = 0  # sentences and talking points with stored vectors
+    spans_encoded_by: dict[str, int] = field(default_factory=dict)
 
     def _encoders(self) -> str:
         if len(self.encoded_by) <= 1:
-            return f"{self.encoded} encoded, {self.reused} reused"
-        return ", ".join(f"{name} {self.encoded_by[name]} encoded / {self.reused_by.get(name, 0)} reused"
-                         for name in self.encoded_by)
+            spans = sum(self.spans_encoded_by.values())
+            return f"{self.encoded} encoded, {self.reused} reused" + (f" ({spans} sentences encoded)" if spans else "")
+        return "; ".join(f"{name} {self.encoded_by[name]} encoded / {self.reused_by.get(name, 0)} reused"
+                         f" (+{self.spans_encoded_by.get(name, 0)} sentences)" for name in self.encoded_by)
 
     def summary(self) -> str:
         if self.unchanged:

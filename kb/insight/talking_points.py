@@ -1,20 +1,17 @@
 """Talking points: a few short, quotable, cited sentences on a topic, for advisors.
 
-How: a hybrid search gives candidate passages; their sentences (exact spans of the document's
-clean text, kb.ingest.sentences) become candidate points; all candidates are encoded in ONE batched
-model call and scored by cosine with the topic. Near-duplicates (the same fact told by two pages)
-are dropped by embedding similarity, then maximal marginal relevance (MMR) picks the points,
-treating two points from the same document as similar so that the points spread over sources
-where the content allows it.
+How: a hybrid search gives candidate passages; the quotable points inside them (exact spans of
+the documents' clean text, found at build time by kb.ingest.quotable, with their vectors stored
+per dense retriever) are scored by cosine with the topic, using the vectors of the model that
+serves the topic's language. Near-duplicates (the same fact told by two pages) are dropped by
+embedding similarity, then maximal marginal relevance (MMR) picks the points, treating two points
+from the same document as similar so that the points spread over sources where the content
+allows it. No model runs here beyond the topic's own (cached) query vector.
 
 A point is quoted verbatim, never paraphrased: `point.text == document.text[start:end]` always.
-A sentence that leans on the one before it ("It was founded in 1942.", "However, ...") is not
-quotable alone, so it is extended with its previous sentence in the same paragraph — still one
-exact span — or dropped when it opens a paragraph.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,8 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kb.core.records import Citation
-from kb.insight.sentence_vectors import SentenceVectorCache, encode_sentences
-from kb.ingest.sentences import sentence_spans
 from kb.insight.textfragment import source_link, web_url
 from kb.answer.signal import Answer, answer
 from kb.insight.related import RelatedTopic, related_topics
@@ -42,30 +37,6 @@ MMR_LAMBDA = 0.75
 SAME_SOURCE_SIMILARITY = 0.5
 # A point scoring below this fraction of the best point's score is filler, not a talking point.
 MIN_RELATIVE_SCORE = 0.65
-MIN_WORDS, MAX_WORDS = 6, 60
-
-# Openers that point back to the previous sentence: pronouns, demonstratives and connectors.
-DEPENDENT_OPENERS = frozenset(
-    """
-    it its it's they them their theirs these those this that he she his her hers such both
-    however moreover furthermore also additionally besides nevertheless nonetheless therefore thus
-    hence consequently accordingly meanwhile similarly likewise instead otherwise still yet but and or
-    so then later here afterwards subsequently
-    """.split()
-)
-DEPENDENT_PHRASES = (
-    "in addition", "as a result", "in turn", "at the same time", "after that", "on that date",
-    "the latter", "the former", "the same", "for this reason", "in that year", "by then", "in this way",
-)
-_FIRST_WORD = re.compile(r"[\"'“‘(\[]*([A-Za-zÆØÅæøå']+)")
-# "the <noun>" within the first few words: "The registry ...", "Since 1997 the registry ...".
-_THE_NOUN = re.compile(r"(?:\S+\s+){0,3}?[Tt]he ([A-Za-zÆØÅæøå]+)(?:['’]s)?\b")
-# Editorial notes about the knowledge base itself ("this knowledge base uses 2003 as the launch
-# year", "described on the page about ...") matter to the content team, not in an email.
-_EDITORIAL = re.compile(r"\b(?:this knowledge base|this page|the page about|pages in this)\b", re.IGNORECASE)
-_TERMINAL = re.compile(r"""[.!?]["'”’)\]]*$""")
-
-
 @dataclass(frozen=True)
 class TalkingPoint:
     """One quotable point: `text` is exactly the document's clean text at citation.start:end."""
@@ -89,29 +60,21 @@ class _Candidate:
     end: int
     text: str
     extended: bool
+    span_id: int
 
 
-def is_self_contained(sentence: str) -> bool:
-    """False when the sentence opens with a pronoun or connector that needs the sentence before."""
-    lowered = sentence.lstrip("\"'“‘([ ").lower()
-    if any(lowered.startswith(p + " ") or lowered.startswith(p + ",") for p in DEPENDENT_PHRASES):
-        return False
-    m = _FIRST_WORD.match(sentence.lstrip())
-    return not (m and m.group(1).lower() in DEPENDENT_OPENERS)
-
-
-def refers_to_title(sentence: str, title: str) -> bool:
-    """True for "The registry ..." or "Since 1997 the registry ..." on a registry's page: a
-    definite back-reference to the page's subject, named in the sentence before.
-
-    Such a sentence reads better with the one before it (which usually names the thing), but it
-    is still true on its own, so unlike a pronoun opener it is kept when nothing precedes it.
-    """
-    m = _THE_NOUN.match(sentence.lstrip())
-    if not m:
-        return False
-    noun = m.group(1)
-    return noun.islower() and noun in {w.lower() for w in re.findall(r"\w+", title)}
+def _candidates(index: "Index", hits: Sequence) -> list[_Candidate]:
+    """The stored points inside the candidate passages, in passage order, each span once."""
+    chunks = {h.row: h.chunk for h in hits}
+    seen: set[tuple[str, int, int]] = set()
+    out: list[_Candidate] = []
+    for span in index.store.spans_in(list(chunks), points=True):
+        chunk = chunks[span.chunk_row]
+        key = (chunk.doc_id, span.start, span.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(_Candidate(chunk.doc_id, chunk.section, span.start, span.end, span.text, span.extended, span.id))
+    return out
 
 
 def talking_points(
@@ -124,7 +87,7 @@ def talking_points(
     candidate_passages: int = CANDIDATE_PASSAGES,
     duplicate_cosine: float = DUPLICATE_COSINE,
     mmr_lambda: float = MMR_LAMBDA,
-    cache: SentenceVectorCache | None = None,
+    retriever: str | None = None,
 ) -> list[TalkingPoint]:
     """The best `n` (1..20) verbatim points on `topic`, each cited, no two saying the same thing.
 
@@ -138,14 +101,16 @@ def talking_points(
     hits = response.hits
     if not hits:
         return []
-    if answered_only and not answer(index, topic, filters=filters).answered:
+    if answered_only and not answer(index, topic, filters=filters, retriever=response.dense_retriever or "dense").answered:
         return []  # the same test as the search page
 
+    dense = index.dense(retriever or response.dense_retriever or "dense")
     candidates = _candidates(index, hits)
     if not candidates:
         return []
-    qvec = index.embedder.encode_query(topic)
-    vectors = encode_sentences(index.embedder, [c.text for c in candidates], cache)
+    qvec = response.vectors.get(dense.name)
+    qvec = dense.encoder.encode_query(topic) if qvec is None else qvec
+    vectors = dense.span_vectors_at([c.span_id for c in candidates])
     relevance = vectors @ qvec
     chosen = _select(candidates, vectors, relevance, n, duplicate_cosine, mmr_lambda)
 
@@ -159,73 +124,6 @@ def talking_points(
         )
         points.append(TalkingPoint(text=c.text, score=float(relevance[i]), citation=citation, extended=c.extended))
     return points
-
-
-def _candidates(index: "Index", hits: Sequence) -> list[_Candidate]:
-    """Quotable sentence spans (extended where needed) inside the candidate passages, deduplicated."""
-    texts: dict[str, str] = {}
-    titles = {d: info.title for d, info in index.documents.items()}
-    spans: dict[str, list[tuple[int, int]]] = {}
-    seen: set[tuple[str, int, int]] = set()
-    out: list[_Candidate] = []
-    for hit in hits:
-        doc_id = hit.chunk.doc_id
-        if doc_id not in texts:
-            doc = index.document(doc_id)
-            if doc is None:
-                continue
-            texts[doc_id] = doc.text
-            spans[doc_id] = sentence_spans(doc.text)
-        text, doc_spans = texts[doc_id], spans[doc_id]
-        for j, (s, e) in enumerate(doc_spans):
-            if s < hit.chunk.start or e > hit.chunk.end:
-                continue
-            sentence = text[s:e]
-            if not _quotable(sentence):
-                continue
-            start = _unit_start(text, doc_spans, j, titles.get(doc_id, ""))
-            if start is None:
-                continue  # leans on something it cannot be joined to: not quotable
-            extended = start != s
-            key = (doc_id, start, e)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(_Candidate(doc_id, hit.chunk.section, start, e, text[start:e], extended))
-    return out
-
-
-def _unit_start(text: str, spans: list[tuple[int, int]], j: int, title: str) -> int | None:
-    """Where the quotable unit ending with sentence `j` starts, or None when it cannot stand.
-
-    A sentence opening with a pronoun or connector takes in the sentence before it, and that one
-    its own predecessor if it leans too ("X was founded. It grew. This made ..."), within one
-    paragraph and `MAX_WORDS * 1.5` words. A "The registry ..." sentence takes in one predecessor
-    when it can, and otherwise stands alone.
-    """
-    end = spans[j][1]
-    k = j
-    while True:
-        s, e = spans[k]
-        sentence = text[s:e]
-        dependent = not is_self_contained(sentence)
-        if not dependent and not (k == j and refers_to_title(sentence, title)):
-            return s
-        if k == 0:
-            return None if dependent else s
-        ps, pe = spans[k - 1]
-        joinable = "\n" not in text[pe:s] and bool(_TERMINAL.search(text[ps:pe])) and (
-            len(text[ps:end].split()) <= MAX_WORDS * 1.5
-        )
-        if not joinable:
-            return None if dependent else s
-        k -= 1
-
-
-def _quotable(sentence: str) -> bool:
-    """A full sentence of sensible length: not a heading, a list fragment or a wall of text."""
-    words = len(sentence.split())
-    return MIN_WORDS <= words <= MAX_WORDS and bool(_TERMINAL.search(sentence)) and not _EDITORIAL.search(sentence)
 
 
 def _select(
@@ -338,13 +236,12 @@ class Briefing:
         return to_markdown(self.topic, self.points)
 
 
-def brief(
-    index: "Index", topic: str, n: int = N_DEFAULT, *, filters: "Filters | None" = None,
-    cache: SentenceVectorCache | None = None,
-) -> Briefing:
-    """Talking points held to the index's answered threshold; related topics when there are none."""
+def brief(index: "Index", topic: str, n: int = N_DEFAULT, *, filters: "Filters | None" = None) -> Briefing:
+    """Talking points held to the index's answered threshold; related topics when there are none.
+    Both use the model that serves the topic's language."""
     t0 = time.perf_counter()
-    signal = answer(index, topic, filters=filters)
-    points = talking_points(index, topic, n, filters=filters, cache=cache) if signal.answered else []
+    route = index.route(topic)
+    signal = answer(index, topic, filters=filters, retriever=route.dense)
+    points = talking_points(index, topic, n, filters=filters, retriever=route.dense) if signal.answered else []
     related = [] if points else related_topics(index, topic)
     return Briefing(topic, points, signal, related, round((time.perf_counter() - t0) * 1000.0, 2))

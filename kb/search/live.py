@@ -107,7 +107,8 @@ class LiveIndex:
         """Load the models and the index and run one query, so the first real request is not slow.
         Returns the index, for callers that warm more (the web app encodes sentences next)."""
         index = self.get()
-        index.search("warm up", k=1)
+        for text in ("warm up", "varm op"):  # an English and a Danish query: every model runs once
+            index.search(text, k=1)
         return index
 
 

@@ -54,18 +54,20 @@ class SearchResponse:
     took_ms: float
     index_version: str
     filters: Filters = field(default_factory=Filters)
-    # The retrievers whose lists were fused, and the dense one whose cosine is each hit's
-    # `dense_score` (None in keyword mode).
+    # The query's language, the retrievers whose lists were fused, and the dense retriever of the
+    # route (the model that served the query: highlights, talking points and the answer signal use
+    # its vectors; in dense and hybrid mode each hit's `dense_score` is its cosine).
+    language: str = "en"
     retrievers: tuple[str, ...] = ()
-    dense_retriever: str | None = None
+    dense_retriever: str = "dense"
     # The query's vectors by retriever, so work after the response (the query log's answer
     # score) reuses them instead of running the model a second time.
     vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def query_vector(self) -> np.ndarray | None:
-        """The vector of the dense retriever that served the query (None in keyword mode)."""
-        return self.vectors.get(self.dense_retriever) if self.dense_retriever else None
+        """The vector of the model that served the query (None in keyword mode: nothing encoded it)."""
+        return self.vectors.get(self.dense_retriever)
 
     @property
     def top_score(self) -> float | None:

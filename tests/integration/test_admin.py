@@ -22,11 +22,11 @@ ADMIN_PAGES = ("/admin/coverage", "/admin/questions", "/admin/coverage?format=cs
 
 
 @pytest.fixture(scope="module")
-def admin_app(tmp_path_factory, settings, embedder, corpus_index_dir):
+def admin_app(tmp_path_factory, settings, encoders, corpus_index_dir):
     s = replace(settings, query_log_enabled=True,
                 query_log_path=tmp_path_factory.mktemp("adminlog") / "querylog.sqlite")
     app = create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
-                      "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, s, encoders)})
     yield app
     app.extensions["kb_query_log"].close()
 

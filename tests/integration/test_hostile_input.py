@@ -122,9 +122,9 @@ class OwnAddressClient(FlaskClient):
 
 
 @pytest.fixture(scope="module")
-def apps(app, settings, embedder, corpus_index_dir):
+def apps(app, settings, encoders, corpus_index_dir):
     admin_app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
-                            "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, embedder)})
+                            "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, encoders)})
     admin_app.test_client_class = OwnAddressClient
     return {"public": app, "admin": admin_app}
 

@@ -28,12 +28,12 @@ from tests.conftest import ROOT
 CLIENT_ADDRESS = "203.0.113.77"  # TEST-NET-3: an address no real client has
 
 
-def _app(settings, corpus_index_dir, embedder, **overrides):
+def _app(settings, corpus_index_dir, encoders, **overrides):
     web_fields = {f.name for f in fields(WebSettings)}
     s = replace(settings, **{k: v for k, v in overrides.items() if k not in web_fields})
     web = WebSettings(**{k: v for k, v in overrides.items() if k in web_fields})
     return create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": web,
-                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, encoders)})
 
 
 def _assert_headers(r) -> None:
@@ -52,8 +52,8 @@ def test_the_policy_forbids_inline_code_and_framing():
     assert SECURITY_HEADERS["Referrer-Policy"] in ("strict-origin-when-cross-origin", "no-referrer")
 
 
-def test_headers_on_pages_api_static_files_and_every_kind_of_error(settings, corpus_index_dir, embedder):
-    app = _app(settings, corpus_index_dir, embedder)
+def test_headers_on_pages_api_static_files_and_every_kind_of_error(settings, corpus_index_dir, encoders):
+    app = _app(settings, corpus_index_dir, encoders)
 
     def boom():
         raise RuntimeError("internal detail that must not leak")
@@ -94,8 +94,8 @@ def test_no_rate_limit_unless_configured(client, app):
     assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
 
 
-def test_rate_limit_per_client_with_429_json_and_exempt_health(settings, corpus_index_dir, embedder):
-    app = _app(settings, corpus_index_dir, embedder, rate_limit="3/minute")
+def test_rate_limit_per_client_with_429_json_and_exempt_health(settings, corpus_index_dir, encoders):
+    app = _app(settings, corpus_index_dir, encoders, rate_limit="3/minute")
     client = app.test_client()
     me = {"REMOTE_ADDR": CLIENT_ADDRESS}
     assert [client.get("/api/documents/medcom", environ_base=me).status_code for _ in range(3)] == [200, 200, 200]
@@ -115,20 +115,20 @@ def test_rate_limit_per_client_with_429_json_and_exempt_health(settings, corpus_
     assert other.status_code == 200  # another client has its own budget
 
 
-def test_a_malformed_rate_limit_stops_the_app_at_start(settings, corpus_index_dir, embedder):
+def test_a_malformed_rate_limit_stops_the_app_at_start(settings, corpus_index_dir, encoders):
     with pytest.raises(ValueError, match="KB_RATE_LIMIT"):
-        _app(settings, corpus_index_dir, embedder, rate_limit="lots per minute")
+        _app(settings, corpus_index_dir, encoders, rate_limit="lots per minute")
     with pytest.raises(ValueError, match="KB_RATE_LIMIT_STORAGE='nosuch://x'"):
-        _app(settings, corpus_index_dir, embedder, rate_limit="3/minute", rate_limit_storage="nosuch://x")
+        _app(settings, corpus_index_dir, encoders, rate_limit="3/minute", rate_limit_storage="nosuch://x")
     with pytest.raises(ValueError, match="KB_TRUSTED_PROXIES"):
         WebSettings.from_env({"KB_TRUSTED_PROXIES": "-1"})
 
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
-def test_forwarded_addresses_count_only_behind_a_trusted_proxy(settings, corpus_index_dir, embedder, trusted_proxies):
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(settings, corpus_index_dir, encoders, trusted_proxies):
     """Behind one trusted proxy each forwarded client has its own budget; without the setting a
     client cannot escape its budget by sending X-Forwarded-For itself."""
-    app = _app(settings, corpus_index_dir, embedder, rate_limit="2/minute", trusted_proxies=trusted_proxies)
+    app = _app(settings, corpus_index_dir, encoders, rate_limit="2/minute", trusted_proxies=trusted_proxies)
     client = app.test_client()
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
 
@@ -142,9 +142,9 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(settings, corpus_
     assert second == (200 if trusted_proxies else 429)
 
 
-def test_the_client_address_never_reaches_the_query_log(settings, corpus_index_dir, embedder, tmp_path):
+def test_the_client_address_never_reaches_the_query_log(settings, corpus_index_dir, encoders, tmp_path):
     log_path = tmp_path / "querylog.sqlite"
-    app = _app(settings, corpus_index_dir, embedder, rate_limit="100/minute", query_log_enabled=True,
+    app = _app(settings, corpus_index_dir, encoders, rate_limit="100/minute", query_log_enabled=True,
                query_log_path=log_path)
     r = app.test_client().get("/api/search", query_string={"q": "registry", "k": 3},
                               environ_base={"REMOTE_ADDR": CLIENT_ADDRESS})

@@ -8,35 +8,13 @@ from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 
 from kb.core.records import Citation
-from kb.insight.sentence_vectors import SentenceVectorCache
+from kb.ingest.quotable import is_self_contained, refers_to_title, unit_start
 from kb.ingest.sentences import sentence_spans
-from kb.insight.talking_points import (
-    DUPLICATE_COSINE,
-    TalkingPoint,
-    brief,
-    is_self_contained,
-    refers_to_title,
-    talking_points,
-    to_markdown,
-)
+from kb.insight.talking_points import DUPLICATE_COSINE, TalkingPoint, brief, talking_points, to_markdown
+from tests.fixtures.fake_embedder import CountingEmbedder
 
 TOPIC = "registry data for research"
 OFF_TOPIC = "How do I get a residence permit for my spouse?"
-
-
-class CountingEmbedder:
-    """The real embedder, counting the batched `encode` calls made on it directly."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.encode_calls: list[int] = []
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def encode(self, texts, batch_size=None, show_progress=False):
-        self.encode_calls.append(len(texts))
-        return self._inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +53,27 @@ def test_points_are_relevant_and_self_contained(research_points, embedder):
     assert max(p.score for p in research_points) > 0.45
 
 
-def test_sentences_are_encoded_in_one_batched_call_then_cached(corpus_index_dir, embedder, settings):
+def test_points_use_stored_vectors_and_run_no_model(corpus_index_dir, encoders, settings):
+    """The points' vectors were stored at build time; only the topic's own vectors are encoded."""
     import kb
 
-    counting = CountingEmbedder(embedder)
+    counting = {name: CountingEmbedder(enc) for name, enc in encoders.items()}
     index = kb.Index.open(corpus_index_dir, counting, settings)
-    cache = SentenceVectorCache()
-    points = talking_points(index, "telehealth for COPD patients", 5, cache=cache)
+    points = talking_points(index, "telehealth for COPD patients (not cached before)", 5)
     assert len(points) == 5
-    assert len(counting.encode_calls) == 1 and counting.encode_calls[0] == len(cache) > 20
-    talking_points(index, "telehealth for COPD patients", 5, cache=cache)
-    assert len(counting.encode_calls) == 1  # every sentence came from the cache
+    assert all(c.encoded == 0 for c in counting.values())  # query vectors go through encode_query
+
+
+def test_a_danish_topic_gets_points_scored_with_the_multilingual_model(corpus_index, encoders):
+    topic = "telemedicin til KOL-patienter i hjemmet"
+    b = brief(corpus_index, topic)
+    assert b.answered and len(b.points) >= 3
+    model = encoders["multilingual"]
+    q = model.encode_query(topic)
+    vectors = model.encode([p.text for p in b.points])
+    for p, v in zip(b.points, vectors):
+        assert abs(float(v @ q) - p.score) < 1e-3  # the score is the multilingual cosine
+    assert any("COPD" in p.text for p in b.points)
 
 
 def test_n_controls_the_count_and_is_bounded(corpus_index):
@@ -145,14 +133,12 @@ def test_definite_back_references_to_the_title():
 
 
 def test_unit_start_follows_chains_and_stops_at_paragraphs():
-    from kb.insight.talking_points import _unit_start
-
     text = ("The Zebra Registry was set up in 1950 to count zebras. It was the first of its kind. "
             "This made the park famous.\n\nThey also count giraffes on some days.\n\n"
             "The registry is old. Rangers keep every record in a fireproof safe. The registry is open to all.")
     spans = sentence_spans(text)
     title = "Zebra Registry"
-    starts = [_unit_start(text, spans, j, title) for j in range(len(spans))]
+    starts = [unit_start(text, spans, j, title) for j in range(len(spans))]
     assert starts[:3] == [0, 0, 0]  # "This made ..." leans on "It was ...", which leans on the first
     assert starts[3] is None  # a pronoun opening its paragraph
     para = text.index("The registry is old.")
@@ -177,7 +163,7 @@ def test_a_leaning_sentence_is_joined_to_the_one_before(tmp_path, settings):
     fake = FakeEmbedder()
     kb.build_index([doc], tmp_path / "idx", fake, settings)
     index = kb.Index.open(tmp_path / "idx", fake, settings)
-    points = talking_points(index, "zebra registry first in the world", 5, cache=SentenceVectorCache())
+    points = talking_points(index, "zebra registry first in the world", 5)
     texts = [p.text for p in points]
     assert any(t.startswith("The Zebra Registry was set up") and t.endswith("rangers say.") for t in texts)
     assert not any(t.startswith(("It ", "They ")) for t in texts)  # never quoted without its antecedent
