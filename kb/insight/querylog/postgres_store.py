@@ -99,7 +99,7 @@ class PostgresStore(QueryStore):
                 self._pid = os.getpid()
                 self._pool = ConnectionPool(
                     self.url, min_size=1, max_size=POOL_SIZE, open=False, timeout=CONNECT_TIMEOUT_SECONDS,
-                    name="kb-querylog",
+                    name="kb-querylog", check=ConnectionPool.check_connection,  # survives a server restart
                     kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "kb-querylog"},
                 )
                 self._pool.open(wait=False)

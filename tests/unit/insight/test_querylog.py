@@ -508,6 +508,19 @@ def test_an_unwritable_log_does_not_fail_the_search(tmp_path, settings, embedder
         qlog.close()
 
 
+def test_a_postgresql_restart_loses_no_row(postgresql_server, postgresql_url):
+    """The pool checks a connection before lending it, so the writer does not fail (and drop
+    rows for RETRY_OPEN_SECONDS) on a connection the restart broke."""
+    qlog = QueryLog(postgresql_url, 30)
+    qlog.record(_record(query="before the restart"))
+    assert qlog.flush()
+    postgresql_server.restart()
+    qlog.record(_record(query="after the restart"))
+    assert [r.query for r in rows(qlog)] == ["before the restart", "after the restart"]
+    assert (qlog.stats.failed, qlog.stats.dropped) == (0, 0)
+    qlog.close()
+
+
 def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, embedder, corpus_index_dir, monkeypatch, caplog):
     qlog = QueryLog(tmp_path / "querylog.sqlite", retention_days=30)
 
