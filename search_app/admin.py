@@ -43,7 +43,7 @@ from flask_limiter.util import get_remote_address
 from kb.answer import AnswerThresholds, thresholds
 from kb.core import Settings
 from kb.insight import TABLES, CoverageReport, QuestionReport, TopicsFileError, coverage_report, load_topics
-from kb.insight import question_report, utc_now
+from kb.insight import MAX_GROUPED_WORDINGS, PeriodCounts, QueryLogUnavailable, question_report, utc_now
 from search_app.charts import horizontal_bar_chart
 from search_app.params import choice_param, int_param
 from search_app.querylog_hook import query_log
@@ -244,14 +244,17 @@ def coverage():
 # ---- questions -----------------------------------------------------------------------------
 
 def cached_questions(index, days: int, cuts: AnswerThresholds) -> QuestionReport:
-    """Rebuilt when the log, the period or the index changes; CSV exports reuse the page's work."""
+    """Rebuilt when a row is written or deleted (the log's oldest and newest ids), the period or
+    the index changes; CSV exports reuse the page's work. The database counts; no row is read."""
     qlog = query_log()
     since = utc_now() - timedelta(days=days)
-    records = qlog.read(since=since) if qlog is not None else []
-    last = records[-1].at if records else ""
-    key = (index.version, days, len(records), last, since.date().isoformat())
-    return _cached("kb_admin_questions", key,
-                   lambda: question_report(index, records, cuts, since=since.isoformat(timespec="seconds")))
+    key = (index.version, days, since.date().isoformat(), qlog.bounds() if qlog is not None else None)
+
+    def compute() -> QuestionReport:
+        counts = qlog.period(since, cuts, MAX_GROUPED_WORDINGS) if qlog is not None else PeriodCounts.empty()
+        return question_report(index, counts, cuts, since=since.isoformat(timespec="seconds"))
+
+    return _cached("kb_admin_questions", key, compute)
 
 
 @bp.get("/questions")
@@ -261,12 +264,18 @@ def questions():
     days = int_param(request.args, "days", DAYS_DEFAULT, 1, DAYS_MAX)
     table = choice_param(request.args, "table", TABLES, "popular")
     cuts = thresholds(index)
-    report = cached_questions(index, days, cuts)
+    qlog = query_log()
+    try:
+        report = cached_questions(index, days, cuts)
+    except QueryLogUnavailable as exc:
+        if fmt != "html":
+            return jsonify({"error": {"code": "query_log_unavailable", "message": str(exc)}}), 503
+        return render_template("admin_questions.html", report=None, error=str(exc), days=days, cuts=cuts,
+                               tables=TABLES, logging_on=bool(qlog and qlog.enabled), retention_days=None), 503
     if fmt == "csv":
         return _csv(report.table_csv(table), f"questions-{table}-{days}d.csv")
-    qlog = query_log()
     return render_template(
-        "admin_questions.html", report=report, days=days, cuts=cuts, tables=TABLES,
+        "admin_questions.html", report=report, error=None, days=days, cuts=cuts, tables=TABLES,
         logging_on=bool(qlog and qlog.enabled), retention_days=qlog.retention_days if qlog else None,
     )
 

@@ -38,7 +38,8 @@ def create_app(config: dict | None = None) -> Flask:
     from search_app import admin, api, errors, pages, security
     from search_app.querylog_hook import EXTENSION as QUERY_LOG
 
-    # The query log: rows are written by a background thread, never on the request path.
+    # The query log: rows are written by a background thread, never on the request path. Its store
+    # (KB_QUERY_LOG: a SQLite path or a postgresql:// URL) is checked here: a bad one stops the app.
     app.extensions[QUERY_LOG] = app.config.get("QUERY_LOG") or QueryLog.from_settings(settings)
     app.extensions[QUERY_LOG].start()  # purges rows past retention at start-up; no-op when disabled
 

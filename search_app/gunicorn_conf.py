@@ -34,6 +34,9 @@ raw_env = ["FLASK_DEBUG=0"]
 # ~6000 bytes percent-encoded; longer addresses get the app's own 414 (search_app/security.py).
 limit_request_line = 8190
 accesslog = _web.access_log or None
+# Without the client address or the query string by default (KB_ACCESS_LOG_FORMAT): the query
+# log promises "never who asked", and an access log line with both would undo it.
+access_log_format = _web.access_log_format
 errorlog = "-"
 torch_threads = _web.torch_thread_count
 

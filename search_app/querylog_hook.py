@@ -6,7 +6,10 @@
 
 Called after the response is computed. Nothing about the client (address, headers, cookies) is
 read here or passed on; the row is built from the query and the results only (kb.insight's
-`record_of`). The answer score is computed on the log's writer thread, off the request path.
+`record_of`). The answer score is computed on the log's writer thread, off the request path, from
+the search's own query vector; a keyword-only search has none and is logged without a score
+(kb.insight.querylog `with_answer_score`). Personal data in the question is redacted before the
+row is stored.
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ from kb.core import SettingsError, load, setting
 # guessing even without the sign-in throttle (search_app/signin.py).
 ADMIN_TOKEN_MIN_CHARS = 32
 
+# Time, method, path without the query string, protocol, status, bytes, milliseconds.
+ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+
 
 @dataclass(frozen=True)
 class WebSettings:
@@ -48,6 +51,12 @@ class WebSettings:
                                  shown_default="*(cores ÷ workers)*")
     access_log: str = setting("", "KB_ACCESS_LOG", "gunicorn access log file, `-` for stderr", "web.server",
                               shown_default="*(off)*")
+    # Never who asked: no client address (%(h)s), user agent (%(a)s), referrer (%(f)s, which holds
+    # the previous search) or query string (%(r)s, %(q)s, %(U)s is the path alone) unless asked for.
+    access_log_format: str = setting(ACCESS_LOG_FORMAT, "KB_ACCESS_LOG_FORMAT",
+                                     "gunicorn access log line; the default has no client address, user agent, "
+                                     "referrer or query string (add `%(h)s`, `%(a)s`, `%(f)s`, `%(q)s` to log them)",
+                                     "web.server")
 
     def __post_init__(self) -> None:
         """Strip the admin token and refuse a short one, however the settings were made.

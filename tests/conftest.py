@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 EVAL = ROOT / "tests" / "eval"
 
+# Session-scoped PostgreSQL and Redis servers (started on first use, stopped at the end).
+pytest_plugins = ["tests.fixtures.servers"]
+
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory):
@@ -20,7 +23,7 @@ def settings(tmp_path_factory):
     base = Settings()
     return Settings(
         index_dir=tmp_path_factory.mktemp("index"),
-        query_log_path=tmp_path_factory.mktemp("logs") / "querylog.sqlite",
+        query_log_path=str(tmp_path_factory.mktemp("logs") / "querylog.sqlite"),
         query_log_enabled=False,
         chunking=base.chunking,
     )

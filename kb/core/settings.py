@@ -281,13 +281,23 @@ class Settings:
                                                "Danish and other non-English queries: weight of the multilingual-e5 "
                                                "score (the rest is BM25)", "search.routing", low=0.0, high=1.0)
     rrf_k: int = setting(60, "KB_RRF_K", "the k of reciprocal rank fusion", "search.fusion", low=1)
-    query_log_path: Path = setting(PROJECT_ROOT / "var" / "querylog.sqlite", "KB_QUERY_LOG",
-                                   "query log database (separate from the index)", "insight.querylog")
+    # A path or a URL, so a string; kb.insight.querylog checks it when the app starts.
+    query_log_path: str = setting(str(PROJECT_ROOT / "var" / "querylog.sqlite"), "KB_QUERY_LOG",
+                                  "query log store (separate from the index): a SQLite file path, or a "
+                                  "`postgresql://user@host/db` URL for one log shared by several servers",
+                                  "insight.querylog", shown_default="var/querylog.sqlite")
     query_log_enabled: bool = setting(True, "KB_QUERY_LOG_ENABLED", "`0` turns query logging off", "insight.querylog")
     # at least 1: there is no "keep forever" (0 or less used to mean that, silently)
     query_log_retention_days: int = setting(90, "KB_QUERY_LOG_RETENTION_DAYS",
                                             "log rows older than this many days (at least 1) are purged",
                                             "insight.querylog", low=1)
+    # ~400 bytes a row on average: the defaults stop a flood at about 1 million questions.
+    query_log_max_rows: int = setting(1_000_000, "KB_QUERY_LOG_MAX_ROWS",
+                                      "the oldest rows beyond this many are deleted; 0: no cap", "insight.querylog",
+                                      low=0)
+    query_log_max_bytes: int = setting(512 * 1024 * 1024, "KB_QUERY_LOG_MAX_BYTES",
+                                       "the oldest rows beyond this many bytes of stored text are deleted; 0: no cap",
+                                       "insight.querylog", low=0)
     reload_check_seconds: float = setting(1.0, "KB_RELOAD_CHECK_SECONDS",
                                           "how often a running app looks for a newly built index", "search.live", low=0.0)
     build_kill_at: str = setting("", "KB_BUILD_KILL_AT",

@@ -12,6 +12,7 @@ A point is quoted verbatim, never paraphrased: `point.text == document.text[star
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -4,8 +4,10 @@ import hmac
 import io
 import itertools
 import re
+import sqlite3
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,6 +17,7 @@ from kb.search.live import LiveIndex
 from search_app import create_app
 from search_app.settings import WebSettings
 from tests.conftest import CORPUS
+from tests.fixtures.servers import create_database, drop_database, free_port
 
 TOKEN = "test-admin-token-5b1f9c0e-a7d3e8f1c2b4"  # at least 32 characters, as KB_ADMIN_TOKEN must be
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,7 +27,7 @@ ADMIN_PAGES = ("/admin/coverage", "/admin/questions", "/admin/coverage?format=cs
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory, settings, encoders, corpus_index_dir):
     s = replace(settings, query_log_enabled=True,
-                query_log_path=tmp_path_factory.mktemp("adminlog") / "querylog.sqlite")
+                query_log_path=str(tmp_path_factory.mktemp("adminlog") / "querylog.sqlite"))
     app = create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, encoders)})
     yield app
@@ -139,7 +142,29 @@ def test_bad_period_is_a_400(admin):
     assert admin.get("/admin/questions?format=csv&table=secrets", headers=BEARER).status_code == 400
 
 
-def test_questions_page_groups_near_duplicates_and_finds_unanswered_ones(admin_app, admin):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def questions_app(request, tmp_path_factory, settings, encoders, corpus_index_dir):
+    """An admin app over an empty query log in each store."""
+    if request.param == "sqlite":
+        location, server = str(tmp_path_factory.mktemp("questionslog") / "querylog.sqlite"), None
+    else:
+        server = request.getfixturevalue("postgresql_server")
+        location = create_database(server, "admin")
+    app = _admin_app(settings, encoders, corpus_index_dir, location)
+    yield app
+    app.extensions["kb_query_log"].close()
+    if server is not None:
+        drop_database(server, location)
+
+
+def _admin_app(settings, encoders, corpus_index_dir, location: str):
+    s = replace(settings, query_log_enabled=True, query_log_path=location)
+    return create_app({"TESTING": True, "SETTINGS": s, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
+                       "LIVE_INDEX": LiveIndex(corpus_index_dir, s, encoders)})
+
+
+def test_questions_page_groups_near_duplicates_and_finds_unanswered_ones(questions_app):
+    admin = questions_app.test_client()
     asks = [
         "When was the CPR number introduced?", "When was the CPR number introduced?", "when was cpr introduced",
         "What is the corporate tax rate in Denmark?", "danish corporate tax rate",
@@ -148,7 +173,8 @@ def test_questions_page_groups_near_duplicates_and_finds_unanswered_ones(admin_a
     for q in asks:
         assert admin.get("/api/search", query_string={"q": q, "k": 5}).status_code == 200
     assert admin.get("/api/talking-points", query_string={"topic": "=HYPERLINK(\"http://x\")"}).status_code == 200
-    assert admin_app.extensions["kb_query_log"].flush(timeout=60)
+    assert admin.get("/api/search", query_string={"q": "corporate tax rate", "mode": "keyword"}).status_code == 200
+    assert questions_app.extensions["kb_query_log"].flush(timeout=60)
 
     page = admin.get("/admin/questions", headers=BEARER)
     assert page.status_code == 200 and "What people ask" in page.get_data(as_text=True)
@@ -164,6 +190,8 @@ def test_questions_page_groups_near_duplicates_and_finds_unanswered_ones(admin_a
     assert popular[0]["top_doc_id"] == "civil-registration-system" and float(popular[0]["answered_share"]) == 1.0
     formula = [r for r in popular if "HYPERLINK" in r["question"]]
     assert formula and formula[0]["question"].startswith("'=")  # defused for spreadsheets
+    keyword = [r for r in popular if r["question"] == "corporate tax rate"]  # counted, not scored
+    assert keyword and keyword[0]["answer_score"] == "" and keyword[0]["answered_share"] == ""
 
     weak = _csv(admin.get("/admin/questions?format=csv&table=weak", headers=BEARER))
     assert {r["question"] for r in weak}.isdisjoint({r["question"] for r in unanswered})
@@ -208,11 +236,11 @@ def second_worker(admin_app):
 
 
 def test_a_blank_token_turns_the_admin_pages_off_instead_of_allowing_a_blank_sign_in(settings, corpus_index_dir,
-                                                                                   embedder):
+                                                                                   encoders):
     web = WebSettings.from_env({"KB_ADMIN_TOKEN": " \t "})
     assert web.admin_token == ""
     app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": web,
-                      "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, embedder)})
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, encoders)})
     client = app.test_client()
     assert client.get("/admin/login").status_code == 404
     assert client.post("/admin/login", data={"token": " \t ", "next": "/admin/coverage"}).status_code == 404
@@ -389,3 +417,73 @@ def test_sign_outs_go_to_a_shared_store_when_one_is_configured(tmp_path):
     assert not shared.revoked("abc")
     shared.revoke("abc", time.time() + 60)
     assert shared.revoked("abc") and not shared.revoked("abd")
+    assert unseen_ids and unseen_ids < set(questions_app.extensions["kb_index"].get().documents)
+
+
+def test_the_questions_page_counts_in_the_database_and_caches_on_the_newest_row(questions_app, monkeypatch):
+    """The page used to read every row of the period (and regroup them) on every request; now
+    the database aggregates, and the grouped report is reused until a row is written."""
+    admin = questions_app.test_client()
+    qlog = questions_app.extensions["kb_query_log"]
+    monkeypatch.setattr(qlog, "read", lambda *a, **k: pytest.fail("the questions page read the log's rows"))
+    computed = []
+    monkeypatch.setattr(qlog, "period", lambda *a, real=getattr(qlog, "period", None): computed.append(1) or real(*a),
+                        raising=False)
+    assert admin.get("/api/search", query_string={"q": "hospital waiting times"}).status_code == 200
+    assert qlog.flush(timeout=60)
+    for path in ("/admin/questions?days=7", "/admin/questions?days=7&format=csv&table=weak",
+                 "/admin/questions?days=7&format=csv"):
+        assert admin.get(path, headers=BEARER).status_code == 200
+    assert len(computed) == 1  # one aggregation for the page and both exports
+    assert admin.get("/api/search", query_string={"q": "hospital waiting times?"}).status_code == 200
+    assert qlog.flush(timeout=60)
+    popular = _csv(admin.get("/admin/questions?days=7&format=csv", headers=BEARER))
+    assert len(computed) == 2  # a new row: counted again
+    assert [r["asked"] for r in popular if r["question"].startswith("hospital waiting times")] == ["2"]
+
+
+def test_typed_personal_data_never_reaches_the_page_or_the_csv(questions_app):
+    admin = questions_app.test_client()
+    typed = "is 010203-1234 in the civil registration system? mail jens@example.dk"
+    assert admin.get("/api/search", query_string={"q": typed}).status_code == 200
+    assert questions_app.extensions["kb_query_log"].flush(timeout=60)
+    page = admin.get("/admin/questions", headers=BEARER).get_data(as_text=True)
+    export = admin.get("/admin/questions?format=csv&table=popular", headers=BEARER).get_data(as_text=True)
+    for shown in (page, export):
+        assert "is [cpr] in the civil registration system? mail [email]" in shown
+        assert "010203-1234" not in shown and "jens@example.dk" not in shown
+
+
+def test_the_newest_questions_show_past_200000_rows(tmp_path, settings, encoders, corpus_index_dir):
+    """The report read at most 200,000 rows, oldest first, so a busy log hid every new question."""
+    from kb.insight.querylog.sqlite_store import SCHEMA_V1
+
+    path = tmp_path / "querylog.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_V1)  # a log as the previous version wrote it
+    old = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat(timespec="seconds")
+    conn.executemany("INSERT INTO queries (at, kind, query, mode, filters, result_count, top5_doc_ids, index_version)"
+                     " VALUES (?, 'search', 'vat rate', 'keyword', '{}', 0, '[]', 'v')", ((old,) for _ in range(200_001)))
+    conn.commit()
+    conn.close()
+    app = _admin_app(settings, encoders, corpus_index_dir, str(path))
+    admin = app.test_client()
+    assert admin.get("/api/search", query_string={"q": "brand new question about telehealth"}).status_code == 200
+    assert app.extensions["kb_query_log"].flush(timeout=120)
+    popular = {r["question"]: r["asked"] for r in _csv(admin.get("/admin/questions?format=csv", headers=BEARER))}
+    assert popular == {"vat rate": "200001", "brand new question about telehealth": "1"}
+    app.extensions["kb_query_log"].close()
+
+
+def test_an_unreachable_log_gives_a_503_not_a_500(settings, encoders, corpus_index_dir, monkeypatch):
+    import kb.insight.querylog.postgres_store as postgres_store
+
+    monkeypatch.setattr(postgres_store, "CONNECT_TIMEOUT_SECONDS", 1)
+    app = _admin_app(settings, encoders, corpus_index_dir, f"postgresql://kb:pw-secret@127.0.0.1:{free_port()}/kb")
+    admin = app.test_client()
+    page = admin.get("/admin/questions", headers={**BEARER, "Accept": "text/html"})
+    export = admin.get("/admin/questions?format=csv", headers=BEARER)
+    assert page.status_code == 503 and "cannot be read" in page.get_data(as_text=True)
+    assert export.status_code == 503 and export.get_json()["error"]["code"] == "query_log_unavailable"
+    assert "pw-secret" not in page.get_data(as_text=True) + export.get_data(as_text=True)
+    app.extensions["kb_query_log"].close()

@@ -142,10 +142,31 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(settings, corpus_
     assert second == (200 if trusted_proxies else 429)
 
 
+def test_a_shared_redis_store_counts_across_app_instances(settings, corpus_index_dir, encoders, redis_url):
+    """Two app instances (two gunicorn workers, or two hosts) with KB_RATE_LIMIT_STORAGE pointing
+    at one Redis share one budget per client; with memory:// each would allow the full rate."""
+    import redis
+
+    first, second = (_app(settings, corpus_index_dir, encoders, rate_limit="3/minute", rate_limit_storage=redis_url)
+                     .test_client() for _ in range(2))
+    me = {"REMOTE_ADDR": CLIENT_ADDRESS}
+    statuses = [client.get("/api/documents/medcom", environ_base=me).status_code
+                for client in (first, second, first, second)]
+    assert statuses == [200, 200, 200, 429]
+    assert first.get("/api/documents/medcom", environ_base=me).status_code == 429
+    other = second.get("/api/documents/medcom", environ_base={"REMOTE_ADDR": "198.51.100.5"})
+    assert other.status_code == 200 and other.headers["X-RateLimit-Remaining"] == "2"
+    keys = redis.Redis.from_url(redis_url).keys("*")
+    assert sorted(keys) == [f"LIMITS:LIMITER/kb/{ip}/global/3/1/minute".encode()  # the counters live in Redis
+                            for ip in ("198.51.100.5", CLIENT_ADDRESS)]
+    alone = [_app(settings, corpus_index_dir, encoders, rate_limit="3/minute").test_client() for _ in range(2)]
+    assert [c.get("/api/documents/medcom", environ_base=me).status_code for c in alone * 2] == [200] * 4
+
+
 def test_the_client_address_never_reaches_the_query_log(settings, corpus_index_dir, encoders, tmp_path):
     log_path = tmp_path / "querylog.sqlite"
     app = _app(settings, corpus_index_dir, encoders, rate_limit="100/minute", query_log_enabled=True,
-               query_log_path=log_path)
+               query_log_path=str(log_path))
     r = app.test_client().get("/api/search", query_string={"q": "registry", "k": 3},
                               environ_base={"REMOTE_ADDR": CLIENT_ADDRESS})
     assert r.status_code == 200 and r.headers["X-RateLimit-Remaining"] == "99"
