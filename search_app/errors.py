@@ -1,4 +1,4 @@
-"""Errors: JSON under /api/ (and /healthz), readable pages elsewhere; never a stack trace."""
+"""Errors: JSON under /api/ (and the probes /healthz, /readyz), readable pages elsewhere; never a stack trace."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 INDEX_NOT_FOUND = "index not found: build it with `python -m indexer build`"
 INDEX_UNUSABLE = "index unavailable: rebuild it with `python -m indexer build --force` (the server log says why)"
 # The folders of an absolute path ("/srv/kb/var/index/versions/v2/"), not a URL's "//host/" part.
+# Outside /api/, the paths that programs read: their errors are JSON too (/metrics is for Prometheus).
+JSON_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _FOLDERS = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"`/]+/)+")
 
 
@@ -32,7 +34,7 @@ def without_folders(message: str | None) -> str | None:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in JSON_PATHS
 
 
 def error_response(status: int, code: str, message: str):

@@ -9,6 +9,7 @@ from flask import Flask
 
 from kb import LiveIndex, Settings
 from kb.insight import QueryLog
+from search_app.readiness import Readiness
 from search_app.settings import WebSettings
 
 
@@ -35,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     live = app.config.get("LIVE_INDEX") or LiveIndex(Path(app.config["INDEX_DIR"]), settings)
     app.extensions["kb_index"] = live
 
-    from search_app import admin, api, errors, pages, security
+    from search_app import admin, api, errors, metrics, openapi, pages, readiness, security
     from search_app.querylog_hook import EXTENSION as QUERY_LOG
 
     # The query log: rows are written by a background thread, never on the request path. Its store
@@ -44,24 +45,34 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[QUERY_LOG].start()  # purges rows past retention at start-up; no-op when disabled
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(readiness.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(admin.bp)
     errors.register(app)
+    metrics.register(app)  # before the request checks, so the requests they refuse are timed too
     security.register(app)  # headers, request limits, rate limit, debug off
 
-    if app.config["WARM_UP"] == "background":  # `make run`: serve at once, warm in the background
-        threading.Thread(target=_warm_up, args=(live,), name="kb-warm-up", daemon=True).start()
+    ready = app.extensions[readiness.EXTENSION] = readiness.Readiness(warm_up_expected=bool(app.config["WARM_UP"]))
+    if app.config["WARM_UP"] == "background":  # `make dev`: serve at once, warm in the background
+        threading.Thread(target=_warm_up, args=(live, ready), name="kb-warm-up", daemon=True).start()
     elif app.config["WARM_UP"]:  # gunicorn workers: warm before taking traffic
-        _warm_up(live)
+        _warm_up(live, ready)
     return app
 
 
-def _warm_up(live: LiveIndex) -> None:
-    """Load the models and the index and run one query, so the first real requests are not slow.
-    Sentences need no warming: their vectors were stored when the index was built."""
+def _warm_up(live: LiveIndex, ready: "Readiness") -> None:
+    """Load the models and the index and run one query, so the first real requests are not slow;
+    /readyz answers 200 from then on. Sentences need no warming: their vectors were stored when
+    the index was built."""
+    from search_app.errors import public_index_problem
+
     log = logging.getLogger(__name__)
     try:
         index = live.warm_up()
         log.info("warmed up index %s", index.version)
-    except Exception as exc:  # the app still starts and reports the problem on /healthz
+    except Exception as exc:  # the app still starts and reports the problem on /healthz and /readyz
         log.error("warm-up failed: %s", exc)
+        ready.failed(public_index_problem(exc))
+        return
+    ready.warmed()

@@ -9,6 +9,10 @@ served from threads (gthread); queries that arrive together share one model call
 threads matches the cores: more threads than cores only adds switching (docs/BENCHMARKS.md).
 The values come from the web app's settings rows (search_app/settings.py, KB_BIND and friends).
 """
+import os
+import shutil
+import tempfile
+
 from search_app.settings import WebSettings
 
 _web = WebSettings.from_env()
@@ -39,6 +43,50 @@ accesslog = _web.access_log or None
 access_log_format = _web.access_log_format
 errorlog = "-"
 torch_threads = _web.torch_thread_count
+
+
+# Prometheus multiprocess mode (search_app/metrics.py). Nothing here imports prometheus_client
+# before `on_starting` has set PROMETHEUS_MULTIPROC_DIR: the client picks its storage when it is
+# first imported, and workers (forked from this process) must write to files.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server):
+    """A fresh metrics folder per server start (stale files would add old counts to new ones);
+    inside PROMETHEUS_MULTIPROC_DIR when the operator set one, else in the temp folder."""
+    parent = os.environ.get(MULTIPROC_ENV) or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="kb-metrics-", dir=parent)
+    os.environ[MULTIPROC_ENV] = folder
+    server.kb_metrics_dir = folder
+    server.log.info("metrics of all workers in %s", folder)
+
+
+def when_ready(server):
+    """KB_METRICS_BIND: the master serves every worker's metrics on a second address, no token."""
+    address = _web.metrics_address
+    if address is None:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(address[1], addr=address[0], registry=registry)
+    server.log.info("metrics on http://%s:%d/metrics", *address)
+
+
+def child_exit(server, worker):
+    """A dead worker's gauges leave the sums (its counters stay: what it counted happened)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    folder = getattr(server, "kb_metrics_dir", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_fork(server, worker):

@@ -13,7 +13,8 @@ What it does, and why each part lives here rather than in a view:
   than MAX_URL_BYTES gets 414; a query string that is not UTF-8 gets 400 instead of failing deep
   inside Werkzeug. All use the usual error shape (JSON under /api/, a readable page elsewhere).
 - A per-client rate limit (Flask-Limiter, keyed by the client address) when KB_RATE_LIMIT is set:
-  one budget per client shared by every route except /healthz (probes) and static files. Counters
+  one budget per client shared by every route except the probes (/healthz, /readyz), /metrics
+  and static files. Counters
   live in KB_RATE_LIMIT_STORAGE (per process by default); the query log never sees the address.
 - Behind KB_TRUSTED_PROXIES reverse proxies, the client address and scheme come from their
   X-Forwarded-For/-Proto headers (werkzeug ProxyFix); never trusted by default, since any client
@@ -65,8 +66,9 @@ SECURITY_HEADERS: dict[str, str] = {
 # text is about 6000 bytes encoded; gunicorn refuses request lines above 8190 bytes, so the app's
 # own limit sits just below and answers with the usual error shape instead.
 MAX_URL_BYTES = 8_000
-# Endpoints outside the rate limit: health probes must never be throttled, static files are cheap.
-RATE_LIMIT_EXEMPT_ENDPOINTS = frozenset({"api.healthz", "static"})
+# Endpoints outside the rate limit: probes and scrapes must never be throttled (a load balancer
+# or Prometheus asks from one address, often), static files are cheap.
+RATE_LIMIT_EXEMPT_ENDPOINTS = frozenset({"api.healthz", "readiness.readyz", "metrics", "static"})
 
 
 def register(app: Flask) -> None:

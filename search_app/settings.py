@@ -25,8 +25,8 @@ class WebSettings:
     admin_token: str = setting("", "KB_ADMIN_TOKEN", "token for the content team's `/admin/` pages: at least "
                                f"{ADMIN_TOKEN_MIN_CHARS} characters (spaces around it are dropped)", "web.admin",
                                shown_default="*(empty: admin pages off)*")
-    rate_limit: str = setting("", "KB_RATE_LIMIT", "per-client rate limit on every route except `/healthz` and static "
-                              "files, e.g. `60/minute`; 429 when exceeded", "web.security",
+    rate_limit: str = setting("", "KB_RATE_LIMIT", "per-client rate limit on every route except the probes (`/healthz`, "
+                              "`/readyz`), `/metrics` and static files, e.g. `60/minute`; 429 when exceeded", "web.security",
                               shown_default="*(empty: off)*")
     # memory:// is per process (W workers: up to W x the rate); a shared store such as
     # redis://host:6379 makes the limit hold across workers and hosts.
@@ -40,6 +40,16 @@ class WebSettings:
                                    "for the client address (rate limit); 0 trusts none", "web.security", low=0)
     max_request_bytes: int = setting(16_384, "KB_MAX_REQUEST_BYTES", "largest request body accepted (413 above it)",
                                      "web.security", low=0)
+    # What an operations team expects of a metrics endpoint: on, on the port it already scrapes,
+    # and not readable by everyone (request counts and index versions are nobody else's business).
+    metrics: str = setting("admin", "KB_METRICS",
+                           "Prometheus metrics at `/metrics`: `admin` needs the admin token (`Authorization: Bearer`; "
+                           "off while `KB_ADMIN_TOKEN` is empty), `open` serves them to anyone who reaches the port, "
+                           "`off` removes the route (docs/DEPLOY.md)", "web.metrics", choices=("admin", "open", "off"))
+    metrics_bind: str = setting("", "KB_METRICS_BIND",
+                                "also serve the metrics of every gunicorn worker, without a token, on this second "
+                                "address (e.g. `127.0.0.1:9100`), from the gunicorn master; for a port only the "
+                                "monitoring network reaches", "web.metrics", shown_default="*(empty: none)*")
     bind: str = setting("127.0.0.1:5000", "KB_BIND", "address `make serve` (gunicorn) listens on", "web.server")
     workers: int = setting(0, "KB_WORKERS", "gunicorn worker processes (each loads the model and index once, ~0.7 GB; "
                            "one per core measured twice the throughput of one worker, docs/BENCHMARKS.md)",
@@ -65,6 +75,7 @@ class WebSettings:
         refused below ADMIN_TOKEN_MIN_CHARS so a guessable token never reaches a running app.
         The message names the variable and its length, never the token itself.
         """
+        _check_address(type(self), "metrics_bind", self.metrics_bind)
         token = self.admin_token.strip()
         object.__setattr__(self, "admin_token", token)
         if token and len(token) < ADMIN_TOKEN_MIN_CHARS:
@@ -83,6 +94,14 @@ class WebSettings:
         return dataclasses.replace(self, **changes)
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """KB_METRICS_BIND as (host, port), or None when empty."""
+        if not self.metrics_bind:
+            return None
+        host, _, port = self.metrics_bind.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
     def worker_count(self) -> int:
         """One worker per core, at most 4 (one model copy each), unless KB_WORKERS says otherwise."""
         return self.workers or min(multiprocessing.cpu_count(), 4)
@@ -91,6 +110,16 @@ class WebSettings:
     def torch_thread_count(self) -> int:
         """PyTorch threads per worker: the cores shared out among the workers, unless set."""
         return self.torch_threads or max(1, multiprocessing.cpu_count() // self.worker_count)
+
+
+def _check_address(cls: type, field_name: str, value: str) -> None:
+    """Refuse an address that is not HOST:PORT (or :PORT) with a port from 1 to 65535."""
+    if not value:
+        return
+    _, colon, port = value.rpartition(":")
+    if not (colon and port.isdigit() and 1 <= int(port) <= 65_535):
+        raise SettingsError(f"invalid settings: {_env_name(cls, field_name)}={value!r} is not HOST:PORT "
+                            f"(e.g. 127.0.0.1:9100)")
 
 
 def _env_name(cls: type, field_name: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 
 from kb import Hit, Index, LiveIndex, SearchResponse
 
@@ -13,7 +13,9 @@ def live_index() -> LiveIndex:
 
 
 def current_index() -> Index:
-    return live_index().get()
+    """The version this request uses from start to end (kept on `g`, where the metrics read it)."""
+    index = g.kb_index = live_index().get()
+    return index
 
 
 def citation_dict(hit: Hit) -> dict:
