@@ -1,8 +1,10 @@
-"""Run the production server (`make serve`'s gunicorn command) for a benchmark, and stop it.
+"""Run the production server (`make serve`'s gunicorn command) for a benchmark or a test, and stop it.
 
-Used by bench/latency.py and bench/load.py. The server listens on 127.0.0.1 only, on a free port;
-it is started in its own process group and always stopped on the way out (SIGTERM, then SIGKILL
-to that group after a bounded wait), so a benchmark leaves no gunicorn behind.
+Used by bench/latency.py and bench/load.py, and by the tests that need real gunicorn
+(tests/fixtures/gunicorn.py imports it as `bench.gunicorn_server`). The server listens on
+127.0.0.1 only, on a free port; it is started in its own process group and always stopped on the
+way out (SIGTERM, then SIGKILL to that group after a bounded wait), so nothing is left behind. It
+counts as started when every worker has logged that it is ready and `/readyz` answers 200.
 """
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ import http.client
 import json
 import os
 import runpy
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,8 +26,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
-COMMAND = [str(GUNICORN), "--config", "search_app/gunicorn_conf.py", "search_app.wsgi:app"]
+# gunicorn of the interpreter running this (the project's venv, wherever it is).
+COMMAND = [sys.executable, "-m", "gunicorn", "--config", "search_app/gunicorn_conf.py", "search_app.wsgi:app"]
 
 
 def free_port() -> int:
@@ -73,13 +77,13 @@ class Client:
         self.conn: http.client.HTTPConnection | None = None
         self.reconnects = 0
 
-    def get(self, path: str, params: dict | None = None) -> tuple[int, bytes]:
-        url = path + ("?" + urlencode(params) if params else "")
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+        url = path + ("?" + urlencode(params, doseq=True) if params else "")
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
-                self.conn.request("GET", url)
+                self.conn.request("GET", url, headers=headers or {})
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
@@ -101,18 +105,21 @@ def gunicorn(index_dir: Path, env: dict | None = None, startup_timeout: float = 
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="kb-bench-server-"))
     full_env = {**os.environ, "KB_INDEX_DIR": str(index_dir), "KB_BIND": f"127.0.0.1:{port}",
-                "KB_QUERY_LOG": str(scratch / "querylog.sqlite"), **(env or {})}
+                "KB_QUERY_LOG": str(scratch / "querylog.sqlite"), "HF_HUB_OFFLINE": "1", **(env or {})}
     log_path = scratch / "gunicorn.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(COMMAND, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(port, process, log_path, full_env)
     try:
-        _wait_ready(server, startup_timeout)
-        yield server
+        process = subprocess.Popen(COMMAND, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        server = Server(port, process, log_path, full_env)
+        try:
+            _wait_ready(server, startup_timeout)
+            yield server
+        finally:
+            _stop(process)
     finally:
-        _stop(process)
         log.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _wait_ready(server: Server, timeout: float) -> None:
@@ -125,8 +132,8 @@ def _wait_ready(server: Server, timeout: float) -> None:
         ready = server.log_path.read_text(errors="replace").count(" ready (")
         if ready >= expected:
             try:
-                status, body = client.get("/healthz")
-                if status == 200 and json.loads(body)["status"] == "ok":
+                status, body = client.get("/readyz")
+                if status == 200 and json.loads(body)["status"] == "ready":
                     client.close()
                     return
             except OSError:
@@ -165,7 +172,7 @@ def _stop(process: subprocess.Popen) -> None:
 def server_description(server: Server) -> dict:
     conf = server_config(server.env)
     return {
-        "command": " ".join(["gunicorn", *COMMAND[1:]]),
+        "command": " ".join(["gunicorn", *COMMAND[3:]]),
         "workers": conf["workers"],
         "threads": conf["threads"],
         "torch_threads": conf["torch_threads"],

@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 EVAL = ROOT / "tests" / "eval"
 
-# Session-scoped PostgreSQL and Redis servers (started on first use, stopped at the end).
-pytest_plugins = ["tests.fixtures.servers"]
+# Session-scoped PostgreSQL and Redis servers (started on first use, stopped at the end), and
+# real gunicorn servers over a small English-only index (tests/fixtures/gunicorn.py).
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.gunicorn"]
 
 
 @pytest.fixture(scope="session")
