@@ -1,6 +1,6 @@
-"""gunicorn settings for `make serve`, sized for a two-core machine; override with environment.
+"""gunicorn settings for `make run` / `kb-serve`, sized for a two-core machine; override with environment.
 
-    gunicorn --config search_app/gunicorn_conf.py search_app.wsgi:app
+    kb-serve        (the same as: gunicorn --config search_app/gunicorn_conf.py search_app.wsgi:app)
 
 Each worker imports `search_app.wsgi`, which builds the app with WARM_UP: the model and the index
 are loaded once per worker and one search runs before the worker takes traffic. Requests are
@@ -64,7 +64,10 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """KB_METRICS_BIND: the master serves every worker's metrics on a second address, no token."""
+    """Say where the server listens (one line, for `make run`), and for KB_METRICS_BIND have the
+    master serve every worker's metrics on that second address, without a token."""
+    where = bind if bind.startswith(("unix:", "fd://")) else f"http://{bind}"
+    print(f"serving {where} ({workers} worker{'s' if workers != 1 else ''}) — Ctrl-C to stop", flush=True)
     address = _web.metrics_address
     if address is None:
         return
