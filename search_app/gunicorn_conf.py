@@ -34,6 +34,10 @@ graceful_timeout = 30
 keepalive = 5
 preload_app = False  # each worker loads its own model: torch does not survive fork well
 raw_env = ["FLASK_DEBUG=0"]
+# gunicorn 27's control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl):
+# a second server on the host (another replica, a test server) would take it over from the first.
+# Nothing here uses its commands; signals (HUP, TERM, TTIN/TTOU) still work.
+control_socket_disable = True
 # gunicorn's largest request line (its default is 4094): a 1000-character query of Danish text is
 # ~6000 bytes percent-encoded; longer addresses get the app's own 414 (search_app/security.py).
 limit_request_line = 8190

@@ -19,7 +19,7 @@ What it does, and why each part lives here rather than in a view:
 - Behind KB_TRUSTED_PROXIES reverse proxies, the client address and scheme come from their
   X-Forwarded-For/-Proto headers (werkzeug ProxyFix); never trusted by default, since any client
   can send those headers.
-- Debug mode off in any app the factory builds, so neither `make serve` (gunicorn) nor `make run`
+- Debug mode off in any app the factory builds, so neither `make run` (gunicorn) nor `make dev`
   (`flask run`) can expose the Werkzeug debugger or tracebacks, whatever FLASK_DEBUG says. The
   Flask CLI decides on its debugger and reloader from FLASK_DEBUG *after* the factory returns, so
   the factory resets FLASK_DEBUG to 0 in its own process environment; only an explicit

@@ -50,7 +50,7 @@ class WebSettings:
                                 "also serve the metrics of every gunicorn worker, without a token, on this second "
                                 "address (e.g. `127.0.0.1:9100`), from the gunicorn master; for a port only the "
                                 "monitoring network reaches", "web.metrics", shown_default="*(empty: none)*")
-    bind: str = setting("127.0.0.1:5000", "KB_BIND", "address `make serve` (gunicorn) listens on", "web.server")
+    bind: str = setting("127.0.0.1:5000", "KB_BIND", "address `make run` / `kb-serve` (gunicorn) listens on", "web.server")
     workers: int = setting(0, "KB_WORKERS", "gunicorn worker processes (each loads the model and index once, ~0.7 GB; "
                            "one per core measured twice the throughput of one worker, docs/BENCHMARKS.md)",
                            "web.server", low=0, shown_default="*(cores, at most 4)*")

@@ -1,4 +1,4 @@
-"""The WSGI entry point `make serve` hands to gunicorn: `search_app.wsgi:app`.
+"""The WSGI entry point `make run` (kb-serve) hands to gunicorn: `search_app.wsgi:app`.
 
 Each gunicorn worker imports this module once, so each worker builds one app, loads the model and
 the live index once, and runs one search before it takes traffic (WARM_UP): the first real request
