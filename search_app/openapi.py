@@ -206,7 +206,7 @@ def document() -> dict:
             "schemas": schemas(),
             "responses": {status: _json("Error", description) for status, description in ERROR_STATUSES.items()},
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                               "description": "KB_ADMIN_TOKEN"}},
+                                               "description": "the admin token (README, Configuration)"}},
         },
     }
 

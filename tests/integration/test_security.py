@@ -334,13 +334,14 @@ def test_gunicorn_refuses_a_chunked_megabyte(production_env):
         _stop(process)
 
 
-# ---- `make run` with FLASK_DEBUG=1 --------------------------------------------------------------
+# ---- `make dev` with FLASK_DEBUG=1 --------------------------------------------------------------
 
-def test_make_run_with_flask_debug_starts_no_werkzeug_debugger(production_env):
-    """The Makefile's `run` command, as written there, with FLASK_DEBUG=1: the Werkzeug debugger
-    (its /console page, its tracebacks) and the reloader must stay off, as the app's warning says."""
+def test_make_dev_with_flask_debug_starts_no_werkzeug_debugger(production_env):
+    """The Makefile's `dev` command (Flask's development server; `make run` is gunicorn), as written
+    there, with FLASK_DEBUG=1: the Werkzeug debugger (its /console page, its tracebacks) and the
+    reloader must stay off, as the app's warning says."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    app_spec = re.search(r"^run:.*\n\t.*-m flask --app '([^']+)' run", makefile, re.M).group(1)
+    app_spec = re.search(r"^dev:.*\n\t.*-m flask --app '([^']+)' run", makefile, re.M).group(1)
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", app_spec, "run", "--host", "127.0.0.1", "--port", str(port)],
