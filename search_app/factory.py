@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _warm_up(live: LiveIndex, ready: "Readiness") -> None:
+def _warm_up(live: LiveIndex, ready: Readiness) -> None:
     """Load the models and the index and run one query, so the first real requests are not slow;
     /readyz answers 200 from then on. Sentences need no warming: their vectors were stored when
     the index was built."""
