@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kb import LiveIndex
 from kb.index.layout import IndexLayout
-from kb.insight import QueryLog
+from kb.insight import QueryLog, QueryRecord
 from search_app import create_app
 from search_app.settings import WebSettings
 from tests.fixtures.gunicorn import SERVER_ENV, Client, free_port, gunicorn
@@ -113,6 +114,38 @@ def test_scrape_after_traffic_counts_requests_searches_answers_and_the_index(met
     assert value(after, "kb_index_chunks", version=corpus_index.version) == corpus_index.chunk_count
     assert grew("kb_querylog_rows_total", outcome="written") == 6  # every answered search, none of the errors
     assert value(after, "kb_querylog_queue_depth") == 0 and grew("kb_querylog_rows_total", outcome="dropped") == 0
+
+
+def test_query_log_queue_depth_and_drops_follow_the_log(tmp_path, corpus_index_dir, encoders, settings, corpus_index):
+    """A writer stuck on a slow row: the rows behind it are the queue depth; with a queue of 3,
+    the rest are dropped (QueryLog.stats) and the drop counter grows by as many."""
+    qlog = QueryLog(tmp_path / "querylog.sqlite", 90, queue_size=3)
+    app = create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(metrics="open"),
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, settings, encoders), "QUERY_LOG": qlog})
+    client = app.test_client()
+    stuck, release = threading.Event(), threading.Event()
+
+    def slow(rec: QueryRecord) -> QueryRecord:
+        stuck.set()
+        release.wait(30)
+        return rec
+
+    row = QueryRecord("search", "registry", "hybrid", {}, 0, None, None, None, (), corpus_index.version)
+    try:
+        before = scrape(client.get("/metrics").get_data(as_text=True))
+        assert qlog.record(row, slow) and stuck.wait(10)  # the writer now holds this row
+        queued = [qlog.record(row) for _ in range(5)]
+        assert queued == [True, True, True, False, False]
+        during = scrape(client.get("/metrics").get_data(as_text=True))
+        assert value(during, "kb_querylog_queue_depth") == 3
+        assert value(during, "kb_querylog_rows_total", outcome="dropped") - value(
+            before, "kb_querylog_rows_total", outcome="dropped") == 2
+    finally:
+        release.set()
+        qlog.flush()
+        qlog.close()
+    after = scrape(client.get("/metrics").get_data(as_text=True))
+    assert value(after, "kb_querylog_queue_depth") == 0
 
 
 def test_reload_errors_and_swaps_are_counted(metered, corpus_index):
