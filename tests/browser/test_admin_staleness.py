@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_e2e import CHROMIUM, CHROMIUM_ARGS, DESKTOP, _need_browser, _Server
+from tests.browser.test_e2e import DESKTOP, _need_browser, _Server, browser  # noqa: F401 (browser: a fixture)
 from tests.fixtures.stale_admin import CHANGED_SOURCE, TOKEN, build_stale_admin_app
 
 pytestmark = pytest.mark.browser
@@ -19,20 +19,8 @@ def stale_server(tmp_path_factory, corpus_docs, embedder, settings):
     s.close()
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    pw.stop()
-
-
-def test_an_old_page_shows_on_the_coverage_page(chromium, stale_server, tmp_path):
-    context = chromium.new_context(viewport=DESKTOP)
+def test_an_old_page_shows_on_the_coverage_page(browser, stale_server, tmp_path):  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(20_000)
     errors: list[str] = []

@@ -33,7 +33,7 @@ def test_the_shipped_file_is_what_the_generator_writes(corpus_docs):
         "corpus/sources.yaml is out of date: run `python -m indexer sources --write`"
 
 
-def test_generation_keeps_settings_and_follows_the_citations(corpus_docs, tmp_path):
+def test_generation_keeps_settings_and_follows_the_citations(corpus_docs):
     first = generate_sources(corpus_docs)
     medcom = next(s for s in first if s.id == "medcom-dk")
     tuned = [Source(**{**vars(s), "depth": 1, "refresh_days": 30}) if s.id == "medcom-dk" else s for s in first]
