@@ -64,9 +64,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(report.to_csv())
     else:
         print(format_table(report))
-        print(report.summary())
         print()
         print(format_staleness(stale))
+        print()
+        print(report.summary())  # last: the line a script reads
     return 0
 
 
