@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 
 import yaml
@@ -64,6 +65,7 @@ class PagePolicy:
         source_type = self.overrides.get("source_type")
         if source_type is not None and source_type not in SOURCE_TYPES:
             raise ValueError(f"source type {source_type!r} for crawled pages is not one of {', '.join(SOURCE_TYPES)}.")
+        object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))  # shared default: read-only
         object.__setattr__(self, "canonical_hosts", frozenset(h.lower() for h in self.canonical_hosts))
 
 
@@ -537,6 +539,8 @@ class SkippedFile:
 
 @dataclass(frozen=True)
 class CorpusLoad:
+    """What loading the corpus folders gave: the documents, and the crawled pages left out."""
+
     documents: list[Document]
     skipped: list[SkippedFile]
 
