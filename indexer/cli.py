@@ -33,11 +33,9 @@ def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p.add_argument("--source-type", default="",
                    help="source_type of crawled HTML pages (a page cannot set its own; this wins over any claim)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "questions.jsonl",
-                   help="JSONL of questions the corpus answers, for calibrating the answered threshold "
-                   "(default tests/eval/questions.jsonl; calibration is skipped when missing)")
-    p.add_argument("--offtopic", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "offtopic.jsonl",
-                   help="JSONL of plausible questions the corpus does not answer (default tests/eval/offtopic.jsonl)")
+    p.add_argument("--answerability", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "answerability.jsonl",
+                   help="JSONL of inputs labelled answerable or not, whose dev split calibrates the answer signal "
+                   "(default tests/eval/answerability.jsonl; the documented defaults apply when it is missing)")
     p.set_defaults(func=_run_build)
 
 
@@ -66,12 +64,11 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
     from kb.answer import calibration_for_build
 
     fingerprint, post_build = "", None
-    missing = [str(p) for p in (args.questions, args.offtopic) if not p.is_file()]
-    if missing:
-        print(f"note: no calibration of the answered threshold ({', '.join(missing)} not found); "
+    if not args.answerability.is_file():
+        print(f"note: no calibration of the answer signal ({args.answerability} not found); "
               f"coverage and no-match use the documented defaults", file=sys.stderr)
     else:
-        fingerprint, post_build = calibration_for_build(args.questions, args.offtopic)
+        fingerprint, post_build = calibration_for_build(args.answerability)
     try:
         report = kb.build_index(docs, args.index, encoders, settings, force=args.force, progress=progress,
                                 post_build=post_build, extra_fingerprint=fingerprint)
@@ -81,10 +78,11 @@ def _run_build(args: argparse.Namespace, settings: Settings) -> int:
     if post_build is not None and not report.unchanged:
         from kb.index.layout import IndexLayout, read_manifest
 
-        cal = read_manifest(IndexLayout(args.index).version_dir(report.build_id)).get("answer_threshold", {})
-        print(f"calibrated: answered at answer score >= {cal.get('margin')}, thin >= {cal.get('thin_margin')}; "
-              f"balanced accuracy {cal.get('balanced_accuracy', {}).get('margin')} "
-              f"(leave-one-out {cal.get('balanced_accuracy', {}).get('margin_leave_one_out')})", file=sys.stderr)
+        cal = read_manifest(IndexLayout(args.index).version_dir(report.build_id)).get("answer_signal", {})
+        dev = cal.get("dev", {}).get("all", {})
+        print(f"calibrated: answered at answer score >= {cal.get('cut')}, thin >= {cal.get('thin_cut')}; dev balanced "
+              f"accuracy {dev.get('balanced_accuracy')} (leave-one-out {dev.get('balanced_accuracy_leave_one_out')})",
+              file=sys.stderr)
     print(report.summary())
     _print_skipped(loaded.skipped, sys.stdout)
     return 0

@@ -193,12 +193,13 @@ def test_terminal_safe_escapes_control_and_bidi_characters():
     assert terminal_safe("Sundhedsvæsenet: ok") == "Sundhedsvæsenet: ok"
 
 
-def test_build_lists_skipped_pages_after_the_summary_and_succeeds(tmp_path, crawl, capsys):
+def test_build_lists_skipped_pages_after_the_summary_and_succeeds(tmp_path, crawl, capsys, monkeypatch):
+    monkeypatch.setenv("KB_MULTILINGUAL", "0")  # about loading, not about the models
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "medcom.md").write_text((ROOT / "corpus" / "medcom.md").read_text(encoding="utf-8"), encoding="utf-8")
     argv = ["build", "--corpus", str(corpus), "--corpus", str(crawl["forged"].parent), "--source-type", "agency",
-            "--index", str(tmp_path / "index"), "--quiet", "--questions", str(tmp_path / "none.jsonl")]
+            "--index", str(tmp_path / "index"), "--quiet", "--answerability", str(tmp_path / "none.jsonl")]
     assert cli(argv) == 0
     out = capsys.readouterr().out.splitlines()
     summary = next(i for i, line in enumerate(out) if line.startswith("built "))
@@ -211,13 +212,14 @@ def test_build_lists_skipped_pages_after_the_summary_and_succeeds(tmp_path, craw
     assert not any("\x1b" in line for line in out)
 
 
-def test_build_with_nothing_loadable_fails_and_says_why(tmp_path, capsys):
+def test_build_with_nothing_loadable_fails_and_says_why(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KB_MULTILINGUAL", "0")
     folder = tmp_path / "crawl"
     write_hostile_crawl(folder, depth=10)
     for name in LOADED:
         (folder / f"{PAGES[name][0]}.html").unlink()
     argv = ["build", "--corpus", str(folder), "--source-type", "agency", "--index", str(tmp_path / "index"), "--quiet",
-            "--questions", str(tmp_path / "none.jsonl")]
+            "--answerability", str(tmp_path / "none.jsonl")]
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert f"skipped {len(SKIPPED)} crawled pages" in err and "No documents to index" in err
