@@ -1,5 +1,5 @@
 """One way to build an index from documents, shared by `indexer build` and `indexer refresh`:
-progress bars per model, the "answered" calibration from the question files, one summary line.
+progress bars per model, the answer signal's calibration from the labelled inputs, one summary line.
 
 Both commands must build the same way — the same models, the same calibration, so the same
 fingerprints — or a refresh after a build would rebuild for nothing (and the other way round).
@@ -18,8 +18,9 @@ from kb.models import Encoder, Encoders
 
 def build_documents(docs: Sequence[Document], index_dir: Path, settings: Settings, *,
                     encoders: Encoder | Mapping[str, Encoder] | None = None, force: bool = False, quiet: bool = False,
-                    questions: Path | None = None, offtopic: Path | None = None) -> kb.BuildReport:
-    """Build (or find up to date) the index of `docs`; calibrated when both question files exist."""
+                    answerability: Path | None = None) -> kb.BuildReport:
+    """Build (or find up to date) the index of `docs`; the answer signal is calibrated when the
+    `answerability` file (tests/eval/answerability.jsonl) exists, with a note when it does not."""
     from tqdm import tqdm
 
     from kb.answer import calibration_for_build
@@ -36,13 +37,11 @@ def build_documents(docs: Sequence[Document], index_dir: Path, settings: Setting
         bars[retriever].update(done - bars[retriever].n)
 
     fingerprint, post_build = "", None
-    files = [p for p in (questions, offtopic) if p is not None]
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        print(f"note: no calibration of the answered threshold ({', '.join(missing)} not found); "
+    if answerability is not None and not answerability.is_file():
+        print(f"note: no calibration of the answer signal ({answerability} not found); "
               f"coverage and no-match use the documented defaults", file=sys.stderr)
-    elif len(files) == 2:
-        fingerprint, post_build = calibration_for_build(questions, offtopic)
+    elif answerability is not None:
+        fingerprint, post_build = calibration_for_build(answerability)
     try:
         report = kb.build_index(docs, index_dir, encoders, settings, force=force, progress=progress,
                                 post_build=post_build, extra_fingerprint=fingerprint)
@@ -57,7 +56,8 @@ def build_documents(docs: Sequence[Document], index_dir: Path, settings: Setting
 def _print_calibration(index_dir: Path, build_id: str) -> None:
     from kb.index.layout import IndexLayout, read_manifest
 
-    cal = read_manifest(IndexLayout(index_dir).version_dir(build_id)).get("answer_threshold", {})
-    print(f"calibrated: answered at answer score >= {cal.get('margin')}, thin >= {cal.get('thin_margin')}; "
-          f"balanced accuracy {cal.get('balanced_accuracy', {}).get('margin')} "
-          f"(leave-one-out {cal.get('balanced_accuracy', {}).get('margin_leave_one_out')})", file=sys.stderr)
+    cal = read_manifest(IndexLayout(index_dir).version_dir(build_id)).get("answer_signal", {})
+    dev = cal.get("dev", {}).get("all", {})
+    print(f"calibrated: answered at answer score >= {cal.get('cut')}, thin >= {cal.get('thin_cut')}; dev balanced "
+          f"accuracy {dev.get('balanced_accuracy')} (leave-one-out {dev.get('balanced_accuracy_leave_one_out')})",
+          file=sys.stderr)

@@ -30,26 +30,43 @@ def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
                    help=option_help(settings, "corpus_dir", "corpus folder (repeatable)"))
     p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--force", action="store_true", help="build a new version even if nothing changed")
-    p.add_argument("--source-type", default="", help="source_type for crawled HTML pages that do not declare one")
+    p.add_argument("--source-type", default="",
+                   help="source_type of crawled HTML pages (a page cannot set its own; this wins over any claim)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "questions.jsonl",
-                   help="JSONL of questions the corpus answers, for calibrating the answered threshold "
-                   "(default tests/eval/questions.jsonl; calibration is skipped when missing)")
-    p.add_argument("--offtopic", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "offtopic.jsonl",
-                   help="JSONL of plausible questions the corpus does not answer (default tests/eval/offtopic.jsonl)")
+    p.add_argument("--answerability", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "answerability.jsonl",
+                   help="JSONL of inputs labelled answerable or not, whose dev split calibrates the answer signal "
+                   "(default tests/eval/answerability.jsonl; the documented defaults apply when it is missing)")
     p.set_defaults(func=_run_build)
 
 
 def _run_build(args: argparse.Namespace, settings: Settings) -> int:
     from indexer.building import build_documents
-    from indexer.loaders import load_corpus
+    from indexer.loaders import PagePolicy, load_corpus_report
 
     folders = args.corpus or [settings.corpus_dir]
-    docs = load_corpus(folders, defaults={"source_type": args.source_type} if args.source_type else None)
+    loaded = load_corpus_report(folders, PagePolicy(overrides={"source_type": args.source_type} if args.source_type else {}))
+    docs = loaded.documents
+    if not docs:  # say why before the build refuses an empty corpus
+        _print_skipped(loaded.skipped, sys.stderr)
     report = build_documents(docs, args.index, settings, force=args.force, quiet=args.quiet,
-                             questions=args.questions, offtopic=args.offtopic)
+                             answerability=args.answerability)
     print(report.summary())
+    _print_skipped(loaded.skipped, sys.stdout)
     return 0
+
+
+def _print_skipped(skipped: list, out) -> None:
+    """The crawled pages a build left out, one per line: path and reason, terminal-safe."""
+    if skipped:
+        print(f"skipped {len(skipped)} crawled page{'s' if len(skipped) != 1 else ''} (not indexed):", file=out)
+    for page in skipped:
+        print(f"  {terminal_safe(str(page.path))}: {terminal_safe(page.reason)}", file=out)
+
+
+def terminal_safe(text: str) -> str:
+    """Text from a web page made harmless to print: control and formatting characters (escape
+    sequences, carriage returns, bidi overrides) are shown as escapes such as \\x1b or \\u202e."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:

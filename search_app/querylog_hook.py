@@ -20,7 +20,8 @@ from functools import partial
 from flask import current_app
 
 from kb import Filters, Index, SearchResponse
-from kb.insight import QueryLog, record_of, with_answer_score
+from kb.answer import Answer
+from kb.insight import QueryLog, record_of, with_answer, with_answer_score
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,19 @@ def log_search(
     *,
     mode: str | None = None,
     filters: Filters | None = None,
+    signal: Answer | None = None,
 ) -> None:
-    """Queue one row describing this request; swallow (and log) anything that goes wrong."""
+    """Queue one row describing this request; swallow (and log) anything that goes wrong.
+    `signal` is the answer signal the request computed (stored as the row's answer score)."""
     try:
         qlog = query_log()
         if qlog is None or not qlog.enabled:
             return
-        if isinstance(results, SearchResponse):
-            vector, retriever = results.query_vector, results.dense_retriever
+        rec = record_of(kind, index, query, results, mode=mode, filters=filters)
+        if signal is not None:
+            qlog.record(with_answer(rec, signal))
         else:
-            vector, retriever = None, index.route(query).dense
-        qlog.record(record_of(kind, index, query, results, mode=mode, filters=filters),
-                    partial(with_answer_score, index, vector, retriever=retriever))
+            response = results if isinstance(results, SearchResponse) else None
+            qlog.record(rec, partial(with_answer_score, index, response))
     except Exception:
         log.exception("query log: request not logged")

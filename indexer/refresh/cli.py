@@ -43,10 +43,8 @@ def _add_refresh(sub: argparse._SubParsersAction, settings: Settings) -> None:
                    help="rebuild even when a crawl failed (the failed site keeps its last good pages)")
     p.add_argument("--no-build", action="store_true", help="crawl and report only; leave the index alone")
     p.add_argument("--quiet", action="store_true", help="no progress lines or bars")
-    p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "questions.jsonl",
-                   help="questions for calibrating the answered threshold, as for `build`")
-    p.add_argument("--offtopic", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "offtopic.jsonl",
-                   help="off-topic questions for the calibration, as for `build`")
+    p.add_argument("--answerability", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "answerability.jsonl",
+                   help="labelled inputs that calibrate the answer signal, as for `build`")
     p.add_argument("--delay", type=float, default=d.delay, help=f"seconds between requests to one host (default {d.delay})")
     p.add_argument("--timeout", type=float, default=d.timeout, help=f"timeout per request and name lookup (default {d.timeout})")
     p.add_argument("--max-seconds", type=float, default=d.max_seconds, help=f"time budget per site (default {d.max_seconds})")
@@ -81,7 +79,7 @@ def run_refresh_command(args: argparse.Namespace, settings: Settings) -> int:
                             max_bytes=args.max_bytes, allow_private=args.allow_private,
                             allow_ports=tuple(args.allow_port)),
         all=args.all, only=tuple(args.source), keep_going=args.keep_going, build=not args.no_build,
-        questions=args.questions, offtopic=args.offtopic, quiet=args.quiet)
+        answerability=args.answerability, quiet=args.quiet)
     say = (lambda _: None) if args.quiet else (lambda msg: print(terminal_safe(msg), file=sys.stderr))
     try:
         report = run_refresh(options, settings, say=say)

@@ -48,8 +48,7 @@ class RefreshOptions:
     only: tuple[str, ...] = ()  # these sites, due or not
     keep_going: bool = False  # rebuild even when a site's crawl failed
     build: bool = True
-    questions: Path | None = None
-    offtopic: Path | None = None
+    answerability: Path | None = None
     quiet: bool = False
 
 
@@ -214,8 +213,8 @@ def _rebuild(options: RefreshOptions, settings: Settings, encoders, curated: lis
                                  f"({len(report.failures)} site(s)); the failed sites stay due")
     try:
         built = build_documents(curated + crawled_documents(sources, state, store), options.index_dir, settings,
-                                encoders=encoders, quiet=options.quiet, questions=options.questions,
-                                offtopic=options.offtopic)
+                                encoders=encoders, quiet=options.quiet,
+                                answerability=options.answerability)
     except BuildError as exc:
         report.failures.append(f"build: {exc}")
         return IndexSummary(before, before, built=False, kept=True, note=f"index kept at {before or '(none)'}: {exc}")

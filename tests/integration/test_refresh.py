@@ -196,7 +196,7 @@ def _cli_args(scenario, *extra: str) -> list[str]:
     o, site = scenario["options"], scenario["site"]
     return ["--sources", str(o.sources_file), "--corpus", str(o.corpus[0]), "--index", str(o.index_dir),
             "--state", str(o.state_dir), "--delay", "0", "--timeout", "2", "--allow-private",
-            "--allow-port", str(site.port), "--quiet", "--questions", "none", "--offtopic", "none", *extra]
+            "--allow-port", str(site.port), "--quiet", "--answerability", "none", *extra]
 
 
 def test_the_command_with_nothing_due_exits_0(scenario):
