@@ -30,79 +30,93 @@ def _add_build(sub: argparse._SubParsersAction, settings: Settings) -> None:
                    help=option_help(settings, "corpus_dir", "corpus folder (repeatable)"))
     p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--force", action="store_true", help="build a new version even if nothing changed")
-    p.add_argument("--source-type", default="", help="source_type for crawled HTML pages that do not declare one")
+    p.add_argument("--source-type", default="",
+                   help="source_type of crawled HTML pages (a page cannot set its own; this wins over any claim)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "questions.jsonl",
-                   help="JSONL of questions the corpus answers, for calibrating the answered threshold "
-                   "(default tests/eval/questions.jsonl; calibration is skipped when missing)")
-    p.add_argument("--offtopic", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "offtopic.jsonl",
-                   help="JSONL of plausible questions the corpus does not answer (default tests/eval/offtopic.jsonl)")
+    p.add_argument("--answerability", type=Path, default=PROJECT_ROOT / "tests" / "eval" / "answerability.jsonl",
+                   help="JSONL of inputs labelled answerable or not, whose dev split calibrates the answer signal "
+                   "(default tests/eval/answerability.jsonl; the documented defaults apply when it is missing)")
     p.set_defaults(func=_run_build)
 
 
 def _run_build(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    import kb
-    from indexer.loaders import load_corpus
+    from indexer.building import build_documents
+    from indexer.loaders import PagePolicy, load_corpus_report
 
     folders = args.corpus or [settings.corpus_dir]
-    docs = load_corpus(folders, defaults={"source_type": args.source_type} if args.source_type else None)
-    encoders = kb.load_encoders(settings)
-    bars: dict[str, tqdm] = {}
-
-    def progress(retriever: str, done: int, total: int) -> None:
-        if args.quiet or total == 0:
-            return
-        if retriever not in bars:
-            model = encoders[retriever].name.rsplit("/", 1)[-1]
-            bars[retriever] = tqdm(total=total, unit="text", desc=f"encoding {model}", file=sys.stderr)
-        bars[retriever].update(done - bars[retriever].n)
-
-    from kb.answer import calibration_for_build
-
-    fingerprint, post_build = "", None
-    missing = [str(p) for p in (args.questions, args.offtopic) if not p.is_file()]
-    if missing:
-        print(f"note: no calibration of the answered threshold ({', '.join(missing)} not found); "
-              f"coverage and no-match use the documented defaults", file=sys.stderr)
-    else:
-        fingerprint, post_build = calibration_for_build(args.questions, args.offtopic)
-    try:
-        report = kb.build_index(docs, args.index, encoders, settings, force=args.force, progress=progress,
-                                post_build=post_build, extra_fingerprint=fingerprint)
-    finally:
-        for bar in bars.values():
-            bar.close()
-    if post_build is not None and not report.unchanged:
-        from kb.index.layout import IndexLayout, read_manifest
-
-        cal = read_manifest(IndexLayout(args.index).version_dir(report.build_id)).get("answer_threshold", {})
-        print(f"calibrated: answered at answer score >= {cal.get('margin')}, thin >= {cal.get('thin_margin')}; "
-              f"balanced accuracy {cal.get('balanced_accuracy', {}).get('margin')} "
-              f"(leave-one-out {cal.get('balanced_accuracy', {}).get('margin_leave_one_out')})", file=sys.stderr)
+    loaded = load_corpus_report(folders, PagePolicy(overrides={"source_type": args.source_type} if args.source_type else {}))
+    docs = loaded.documents
+    if not docs:  # say why before the build refuses an empty corpus
+        _print_skipped(loaded.skipped, sys.stderr)
+    report = build_documents(docs, args.index, settings, force=args.force, quiet=args.quiet,
+                             answerability=args.answerability)
     print(report.summary())
+    _print_skipped(loaded.skipped, sys.stdout)
     return 0
 
 
+def _print_skipped(skipped: list, out) -> None:
+    """The crawled pages a build left out, one per line: path and reason, terminal-safe."""
+    if skipped:
+        print(f"skipped {len(skipped)} crawled page{'s' if len(skipped) != 1 else ''} (not indexed):", file=out)
+    for page in skipped:
+        print(f"  {terminal_safe(str(page.path))}: {terminal_safe(page.reason)}", file=out)
+
+
+def terminal_safe(text: str) -> str:
+    """Text from a web page made harmless to print: control and formatting characters (escape
+    sequences, carriage returns, bidi overrides) are shown as escapes such as \\x1b or \\u202e."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _add_status(sub: argparse._SubParsersAction, settings: Settings) -> None:
-    p = sub.add_parser("status", help="print the manifest of the live index version",
+    p = sub.add_parser("status", help="print the manifest of the live index version, or the build history",
                        description="Print the live version's manifest (model, dimension, chunker settings, "
-                       "build time, counts, checksums) as JSON.")
+                       "build time, counts, checksums) as JSON; with --history, the versions the index keeps, "
+                       "newest first, with what each build changed.")
     p.add_argument("--index", type=Path, default=settings.index_dir, help=option_help(settings, "index_dir", "index folder"))
     p.add_argument("--verify", action="store_true", help="also check every file against its checksum")
+    p.add_argument("--history", action="store_true",
+                   help="list the kept versions: counts, documents added/changed/removed, chunks encoded/reused per model")
+    p.add_argument("--json", action="store_true", help="with --history: print JSON")
     p.set_defaults(func=_run_status)
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     from kb.index.layout import read_manifest, resolve_version_dir, verify_checksums
 
+    if args.history:
+        return _print_history(args.index, as_json=args.json)
     version_dir = resolve_version_dir(args.index)
     manifest = read_manifest(version_dir)
     if args.verify:
         verify_checksums(version_dir, manifest, list(manifest.get("files") or {}))
     manifest.pop("documents", None)  # per-document hashes: noise for a person
     print(json.dumps({"version_dir": str(version_dir), **manifest}, indent=2, sort_keys=True))
+    return 0
+
+
+def _print_history(index_dir: Path, *, as_json: bool) -> int:
+    from kb.index.layout import IndexNotFoundError
+    from kb.insight import build_history
+
+    entries = build_history(index_dir)
+    if not entries:
+        raise IndexNotFoundError(f"No index versions in {index_dir}. Build one with `python -m indexer build`.")
+    if as_json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    for e in entries:
+        models = "; ".join(f"{name} {e.encoded[name]} encoded / {e.reused.get(name, 0)} reused" for name in e.encoded)
+        print(f"{'*' if e.current else ' '} {e.build_id}  {e.built_at}  {e.documents} documents, {e.chunks} chunks; "
+              f"{models or 'no dense model'}")
+        if e.changes is None:
+            print("    changes: not known (the version before it was pruned, or it was the first)")
+        else:
+            for label, ids in (("added", e.changes.added), ("changed", e.changes.changed), ("removed", e.changes.removed)):
+                shown = ", ".join(ids[:8]) + (f", … ({len(ids)} in all)" if len(ids) > 8 else "")
+                print(f"    {label} {len(ids)}" + (f": {shown}" if ids else ""))
+    print("* = live version (CURRENT)")
     return 0
 
 
@@ -167,7 +181,7 @@ SUBCOMMANDS: list[SubcommandAdder] = [_add_build, _add_status, _add_crawl]
 
 def _extra_subcommands() -> list[SubcommandAdder]:
     adders: list[SubcommandAdder] = []
-    for module_name in ("indexer.evaluate", "indexer.coverage"):
+    for module_name in ("indexer.evaluate", "indexer.coverage", "indexer.refresh.cli"):
         try:
             module = __import__(module_name, fromlist=["add_subcommand"])
         except ModuleNotFoundError as exc:

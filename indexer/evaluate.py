@@ -256,6 +256,9 @@ def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--beir", type=Path, metavar="DIR", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     source.add_argument("--questions", type=Path, metavar="FILE", help="question set, e.g. tests/eval/questions.jsonl")
+    source.add_argument("--answerability", type=Path, metavar="FILE",
+                        help="inputs labelled answerable or not (tests/eval/answerability.jsonl): how well the answer "
+                        "signal tells them apart, per kind, on --split")
     p.add_argument("--index", type=Path, default=settings.index_dir,
                    help=option_help(settings, "index_dir", "index to evaluate with --questions"))
     p.add_argument("--mode", choices=MODES, default=settings.default_mode,
@@ -278,6 +281,8 @@ def add_subcommand(sub: argparse._SubParsersAction, settings: Settings) -> None:
 def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.depth is not None and args.depth < 1:
         raise ValueError("--depth must be at least 1")
+    if args.answerability is not None:
+        return _run_answerability_eval(args, settings)
     if args.questions is not None and is_answer_set(args.questions):
         return _run_answer_eval(args, settings)
     if args.beir is not None:
@@ -316,6 +321,27 @@ def _run_answer_eval(args: argparse.Namespace, settings: Settings) -> int:
         figures = "   ".join(f"{scoring}: hit@1 {f['hit@1']:.3f} hit@5 {f['hit@5']:.3f} MRR@10 {f['mrr@10']:.3f}"
                              for scoring, f in scorings.items())
         print(f"  {kind:<10} ({scorings['doc']['queries']:>3})  {figures}")
+    return 0
+
+
+def _run_answerability_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import kb
+    from kb.answer import load_labelled
+    from kb.eval.answerability import evaluate_answerability
+
+    items = load_labelled(args.answerability, args.split)
+    index = kb.Index.open(args.index, settings=settings)
+    try:
+        result = evaluate_answerability(index, items)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps({**result, "dataset": args.answerability.name, "split": args.split}, sort_keys=True))
+        return 0
+    print(f"{args.answerability.name} {args.split}: {result['inputs']} inputs, cut {result['cut']}")
+    for kind, f in result["by_kind"].items():
+        print(f"  {kind:<9} ({f['answerable']:>3} / {f['unanswerable']:>3})  balanced accuracy {f['balanced_accuracy']:.3f}"
+              f"  answerable missed {f['answerable_missed']:.3f}  unanswerable answered {f['unanswerable_answered']:.3f}")
     return 0
 
 

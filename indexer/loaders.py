@@ -4,15 +4,23 @@ Every loader produces clean text through `kb.BlockBuilder`, so headings and para
 blocks with exact offsets and the chunker never has to guess at structure. Web-page furniture
 (navigation, cookie banners, "Skip to content", video and icon labels) is dropped here, because
 whatever passes this point gets indexed and quoted.
+
+A crawled page is written by whoever runs the site, so it decides its text and title and nothing
+about its identity (`PagePolicy`): its id comes from its URL, its URL is the address it was fetched
+from (or a canonical link on that same host), and its source type is the operator's. Only pages
+our own renderer (`indexer.render_site`) marked, loaded by a caller that asks for it, may carry
+their metadata in `kb:*` tags. Document ids are checked wherever a document is made (`DOC_ID`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from types import MappingProxyType
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
@@ -23,10 +31,42 @@ from kb.core.records import BlockBuilder, Document
 SOURCE_TYPES = ("promo", "cluster", "agency", "portal", "registry", "biobank", "programme", "research-access")
 REQUIRED_FRONT_MATTER = ("title", "url", "source_type")
 CORPUS_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
+HTML_SUFFIXES = (".html", ".htm")
+
+# A document id is a URL path segment (/doc/<id>) and a file name: nothing that could climb a path.
+DOC_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+DOC_ID_RULE = "lower-case letters a-z, digits and hyphens, starting with a letter or digit, at most 100 characters"
+
+# The mark `indexer.render_site` puts on every page it writes; see PagePolicy.trust_site_meta.
+SITE_MARKER_NAME = "kb:rendered-by"
+SITE_MARKER = "denmark-digital-health-kb"
 
 
 class LoaderError(ValueError):
     """A source file that cannot become a document; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class PagePolicy:
+    """Who decides what about a document made from a web page (crawled or saved HTML).
+
+    `overrides` are the operator's values (`indexer build --source-type`); they win over anything
+    a page says. `trust_site_meta` lets a page's `kb:*` tags (id, url, source_type, organisation,
+    as_of, sources, title) count, and only on a page that carries our renderer's mark: it is for
+    crawls of our own rendered corpus (tests/integration/test_corpus_site.py), never the default.
+    `canonical_hosts` are hosts, besides the fetched page's own, whose canonical links are accepted.
+    """
+
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    trust_site_meta: bool = False
+    canonical_hosts: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        source_type = self.overrides.get("source_type")
+        if source_type is not None and source_type not in SOURCE_TYPES:
+            raise ValueError(f"source type {source_type!r} for crawled pages is not one of {', '.join(SOURCE_TYPES)}.")
+        object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))  # shared default: read-only
+        object.__setattr__(self, "canonical_hosts", frozenset(h.lower() for h in self.canonical_hosts))
 
 
 # Lines that are page furniture, not content: labels of widgets that lost their widget.
@@ -63,11 +103,25 @@ def split_front_matter(raw: str, where: str) -> tuple[dict, str]:
     return meta, raw[m.end():]
 
 
-def _document(doc_id: str, meta: dict, builder: BlockBuilder, where: str, defaults: dict | None = None) -> Document:
-    meta = {**(defaults or {}), **{k: v for k, v in meta.items() if v not in (None, "")}}
+def check_doc_id(doc_id: str, where: str, fix: str = "") -> str:
+    """`doc_id` if it is a valid document id (DOC_ID), else a LoaderError naming `where`."""
+    if not DOC_ID.fullmatch(doc_id):
+        shown = repr(doc_id[:80]) + ("…" if len(doc_id) > 80 else "")
+        raise LoaderError(f"{where}: document id {shown} is not valid: use {DOC_ID_RULE}{fix}.")
+    return doc_id
+
+
+def _document(doc_id: str, meta: dict, builder: BlockBuilder, where: str, defaults: Mapping | None = None,
+              overrides: Mapping | None = None, source_type_hint: str = "") -> Document:
+    """The one place a loader makes a Document: `defaults` fill gaps, `meta` is what the file or
+    page says, `overrides` (the operator's) win over both; the id and the metadata are checked."""
+    check_doc_id(doc_id, where)
+    meta = {**_given(defaults), **_given(meta), **_given(overrides)}
     missing = [k for k in REQUIRED_FRONT_MATTER if not meta.get(k)]
     if missing:
-        raise LoaderError(f"{where}: missing front matter {', '.join(missing)} (needed: {', '.join(REQUIRED_FRONT_MATTER)}).")
+        hint = source_type_hint if "source_type" in missing else ""
+        raise LoaderError(f"{where}: missing front matter {', '.join(missing)} (needed: "
+                          f"{', '.join(REQUIRED_FRONT_MATTER)}).{hint}")
     source_type = str(meta["source_type"])
     if source_type not in SOURCE_TYPES:
         raise LoaderError(f"{where}: source_type {source_type!r} is not one of {', '.join(SOURCE_TYPES)}.")
@@ -90,13 +144,21 @@ def _document(doc_id: str, meta: dict, builder: BlockBuilder, where: str, defaul
     )
 
 
+def _given(values: Mapping | None) -> dict:
+    return {k: v for k, v in (values or {}).items() if v not in (None, "")}
+
+
 # ---------------------------------------------------------------------------------------------
 # Markdown
 
 _md = MarkdownIt("commonmark")
 
 
+_RENAME = "; the id of a Markdown or text page is its file name, so rename the file"
+
+
 def load_markdown(path: Path) -> Document:
+    check_doc_id(path.stem, str(path), _RENAME)
     raw = _read_text(path)
     meta, body = split_front_matter(raw, str(path))
     return _document(path.stem, meta, markdown_blocks(body), str(path))
@@ -152,6 +214,7 @@ def _inline_text(tok) -> str:
 
 
 def load_text(path: Path) -> Document:
+    check_doc_id(path.stem, str(path), _RENAME)
     raw = _read_text(path)
     meta, body = split_front_matter(raw, str(path))
     return _document(path.stem, meta, text_blocks(body), str(path))
@@ -225,31 +288,40 @@ def load_html(
     *,
     url: str = "",
     doc_id: str | None = None,
-    defaults: dict | None = None,
+    defaults: Mapping | None = None,
     where: str = "<html>",
+    policy: PagePolicy = PagePolicy(),
 ) -> Document:
-    """A web page as a document: title and canonical URL from the page, furniture removed.
+    """A web page as a document: title from the page, furniture removed, identity per `policy`.
 
-    Pages we render ourselves carry `<meta name="kb:...">` tags (source type, organisation, date,
-    sources, id), so a crawled copy of the corpus indexes exactly like the files it came from.
+    `url` is where the page was fetched from; it is the document's URL unless the page has a
+    canonical link on the same host (or one of `policy.canonical_hosts`). Without a `url` (a file
+    placed by hand, no crawl behind it) the canonical link is the only URL there is and is used.
+    `defaults` fill what nobody else gives (the crawl date as `as_of`).
     """
     soup = BeautifulSoup(html, "html.parser")
-    meta = _html_meta(soup)
-    canonical = _canonical_url(soup, url)
-    title = meta.get("title") or _page_title(soup) or canonical or where
-    fields = {"title": title, "url": canonical or url, **{k: v for k, v in meta.items() if k != "title"}}
+    claims = _site_meta(soup, where) if policy.trust_site_meta and _rendered_by_us(soup) else {}
+    page_url = claims.get("url") or _canonical_url(soup, url, policy.canonical_hosts)
+    title = claims.get("title") or _og_title(soup) or _page_title(soup) or page_url or where
+    fields = {**claims, "title": title, "url": page_url}
 
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(_is_furniture):
-        tag.decompose()
+    _drop_furniture(soup)
     root = soup.find("main") or soup.find("article") or soup.body or soup
     builder = BlockBuilder()
     _walk_html(root, builder, [title])
-    doc_id = doc_id or meta.get("id") or _id_from_url(canonical or url or where)
-    return _document(str(doc_id), fields, builder, where, defaults)
+    doc_id = doc_id or claims.get("id") or _id_from_url(page_url or where)
+    return _document(str(doc_id), fields, builder, where, defaults, policy.overrides,
+                     source_type_hint=" A crawled page cannot choose its own: give one (indexer build --source-type).")
+
+
+def _drop_furniture(soup: BeautifulSoup) -> None:
+    """Remove comments, scripts, forms, navigation and the like, in one pass over the elements
+    (bs4 matches a list of names per element slowly; a page can have 100,000 elements)."""
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for tag in soup.find_all(True):
+        if tag.name in _DROP_SET or _is_furniture(tag):
+            tag.decompose()
 
 
 def _is_furniture(tag: Tag) -> bool:
@@ -264,9 +336,22 @@ def _is_furniture(tag: Tag) -> bool:
     return bool(ident.strip()) and bool(_FURNITURE_ATTR.search(ident))
 
 
-def _walk_html(node: Tag, builder: BlockBuilder, title_h1: list[str]) -> None:
-    """Blocks of `node` in reading order. `title_h1` holds the page title until the first <h1>
-    repeating it has been skipped (it names the page, it is not a section); a second one is kept."""
+_DROP_SET = frozenset(_DROP_TAGS)
+_BLOCK_SET = frozenset(_TEXT_BLOCKS | set(_HEADINGS))
+
+
+def _has_block_inside(tag: Tag) -> bool:
+    return any(isinstance(d, Tag) and d.name in _BLOCK_SET for d in tag.descendants)
+
+
+def _walk_html(root: Tag, builder: BlockBuilder, title_h1: list[str]) -> None:
+    """Blocks of `root` in reading order. `title_h1` holds the page title until the first <h1>
+    repeating it has been skipped (it names the page, it is not a section); a second one is kept.
+
+    The walk keeps its own stack of open elements instead of recursing, so a page nested 100,000
+    elements deep is only a long page, not a RecursionError. Text between blocks collects in
+    `pending` and becomes a paragraph whenever an element opens or closes around it.
+    """
     pending: list[str] = []
 
     def flush() -> None:
@@ -275,33 +360,38 @@ def _walk_html(node: Tag, builder: BlockBuilder, title_h1: list[str]) -> None:
         if text and not FURNITURE_LINES.match(text):
             builder.paragraph(text)
 
-    for child in node.children:
-        if isinstance(child, NavigableString):
+    stack = [iter(root.children)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            flush()
+        elif isinstance(child, NavigableString):
             if str(child).strip():
                 pending.append(str(child))
-            continue
-        if not isinstance(child, Tag):
-            continue
-        name = child.name.lower() if child.name else ""
-        if name in _INLINE:
-            pending.append(child.get_text(" "))
-        elif name in _HEADINGS:
+        elif isinstance(child, Tag):
+            name = child.name.lower() if child.name else ""
+            if name in _INLINE:
+                pending.append(child.get_text(" "))
+                continue
             flush()
-            text = " ".join(child.get_text(" ").split())
-            if text and not FURNITURE_LINES.match(text):
-                if name == "h1" and text in title_h1 and not builder.blocks:
-                    title_h1.clear()
-                else:
-                    builder.heading(text, _HEADINGS[name])
-        elif name in _TEXT_BLOCKS and not child.find(list(_TEXT_BLOCKS | set(_HEADINGS))):
-            flush()
-            text = child.get_text() if name == "pre" else _block_text(child)
-            if not FURNITURE_LINES.match(text.strip()):
-                builder.paragraph(text)
+            if name in _HEADINGS:
+                _heading(child, name, builder, title_h1)
+            elif name in _TEXT_BLOCKS and not _has_block_inside(child):
+                text = child.get_text() if name == "pre" else _block_text(child)
+                if not FURNITURE_LINES.match(text.strip()):
+                    builder.paragraph(text)
+            else:
+                stack.append(iter(child.children))
+
+
+def _heading(tag: Tag, name: str, builder: BlockBuilder, title_h1: list[str]) -> None:
+    text = " ".join(tag.get_text(" ").split())
+    if text and not FURNITURE_LINES.match(text):
+        if name == "h1" and text in title_h1 and not builder.blocks:
+            title_h1.clear()
         else:
-            flush()
-            _walk_html(child, builder, title_h1)
-    flush()
+            builder.heading(text, _HEADINGS[name])
 
 
 def _block_text(tag: Tag) -> str:
@@ -317,19 +407,31 @@ def _block_text(tag: Tag) -> str:
     return "\n".join(" ".join(" ".join(parts).split()) for parts in lines)
 
 
-def _html_meta(soup: BeautifulSoup) -> dict:
+def _rendered_by_us(soup: BeautifulSoup) -> bool:
+    return any((tag.get("content") or "").strip() == SITE_MARKER for tag in _meta_tags(soup, SITE_MARKER_NAME))
+
+
+def _meta_tags(soup: BeautifulSoup, name: str) -> list[Tag]:
+    return [t for t in soup.find_all("meta") if (t.get("name") or t.get("property") or "").strip().lower() == name]
+
+
+def _site_meta(soup: BeautifulSoup, where: str) -> dict:
+    """The `kb:*` tags of a page our renderer wrote (the caller has checked the mark)."""
     out: dict = {}
     for tag in soup.find_all("meta"):
-        name = (tag.get("name") or tag.get("property") or "").strip().lower()
+        name = (tag.get("name") or "").strip().lower()
         content = tag.get("content")
-        if not content:
-            continue
-        if name.startswith("kb:"):
+        if content and name.startswith("kb:") and name != SITE_MARKER_NAME:
             key = name[3:]
             out[key] = content.split() if key == "sources" else content.strip()
-        elif name == "og:title" and "title" not in out:
-            out["title"] = content.strip()
+    if out.get("url") and urlsplit(out["url"]).scheme not in ("http", "https"):
+        raise LoaderError(f"{where}: kb:url {out['url'][:80]!r} is not an http(s) URL.")
     return out
+
+
+def _og_title(soup: BeautifulSoup) -> str:
+    tags = _meta_tags(soup, "og:title")
+    return next((str(t["content"]).strip() for t in tags if t.get("content")), "")
 
 
 def _page_title(soup: BeautifulSoup) -> str:
@@ -339,16 +441,25 @@ def _page_title(soup: BeautifulSoup) -> str:
     return " ".join(h1.get_text().split()) if h1 else ""
 
 
-def _canonical_url(soup: BeautifulSoup, url: str) -> str:
-    from urllib.parse import urljoin
+def _canonical_url(soup: BeautifulSoup, url: str, extra_hosts: frozenset[str] = frozenset()) -> str:
+    """The page's canonical link when it stays on the fetched URL's host (or an allowed one), else `url`.
 
+    A canonical link to another host would let any page on an allowed site claim to be, and be
+    cited as, a page of somebody else (a health authority, say)."""
+    fetched_host = (urlsplit(url).hostname or "") if url else ""
     for link in soup.find_all("link"):
         rel = link.get("rel") or []
         rel = rel if isinstance(rel, list) else str(rel).split()
-        if "canonical" in [r.lower() for r in rel] and link.get("href"):
+        if "canonical" not in [r.lower() for r in rel] or not link.get("href"):
+            continue
+        try:
             href = urljoin(url, link["href"].strip()) if url else link["href"].strip()
-            if urlsplit(href).scheme in ("http", "https"):
-                return href
+            parts = urlsplit(href)
+            host = parts.hostname or ""
+        except ValueError:  # an unparsable link (e.g. a bad IPv6 literal) is no canonical link
+            continue
+        if parts.scheme in ("http", "https") and (not url or host == fetched_host or host in extra_hosts):
+            return href
     return url
 
 
@@ -363,30 +474,46 @@ def _id_from_url(url: str) -> str:
 # Files and folders
 
 
-def load_file(path: Path, defaults: dict | None = None) -> Document:
-    """One corpus file; `defaults` fill front matter a file lacks (e.g. source_type of crawled pages)."""
+def load_file(path: Path, policy: PagePolicy = PagePolicy()) -> Document:
+    """One corpus file; `policy` decides what an HTML page may say about itself (see PagePolicy)."""
     suffix = path.suffix.lower()
     if suffix in (".md", ".markdown"):
         return load_markdown(path)
     if suffix == ".txt":
         return load_text(path)
-    if suffix in (".html", ".htm"):
-        return load_saved_page(path, defaults)
+    if suffix in HTML_SUFFIXES:
+        return load_saved_page(path, policy)
     raise LoaderError(f"{path}: unsupported file type {suffix!r} (use .md, .txt or .html).")
 
 
-def load_saved_page(path: Path, defaults: dict | None = None) -> Document:
+def load_saved_page(path: Path, policy: PagePolicy = PagePolicy()) -> Document:
     """An HTML file, with the crawler's sidecar JSON (final URL, fetch time) when there is one."""
-    sidecar = path.with_suffix(".json")
-    info = {}
-    if sidecar.is_file():
-        try:
-            info = json.loads(sidecar.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise LoaderError(f"{sidecar}: not valid JSON ({exc}).") from exc
+    info = _sidecar(path.with_suffix(".json"))
     url = info.get("final_url") or info.get("url") or ""
-    fallback = {"as_of": (info.get("fetched_at") or "")[:10], **(defaults or {})}
-    return load_html(path.read_bytes(), url=url, where=str(path), defaults={k: v for k, v in fallback.items() if v})
+    fetched = str(info.get("fetched_at") or "")[:10]
+    return load_html(path.read_bytes(), url=url, where=str(path), defaults={"as_of": fetched}, policy=policy)
+
+
+def _sidecar(path: Path) -> dict:
+    """The crawler's notes on a saved page ({} when there are none), checked for shape."""
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LoaderError(f"{path}: not valid JSON ({exc}).") from exc
+    if not isinstance(info, dict):
+        raise LoaderError(f"{path}: a crawl sidecar must be a JSON object.")
+    for key in ("url", "final_url"):
+        value = info.get(key)
+        if value and (not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https")):
+            raise LoaderError(f"{path}: {key} {str(value)[:80]!r} is not an http(s) URL.")
+    return info
+
+
+def is_crawled_page(path: Path) -> bool:
+    """An HTML page with the crawler's sidecar beside it: content from the web, not from us."""
+    return path.suffix.lower() in HTML_SUFFIXES and path.with_suffix(".json").is_file()
 
 
 def iter_corpus_files(folder: Path) -> Iterator[Path]:
@@ -402,11 +529,64 @@ def iter_corpus_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def load_corpus(folders: Iterable[Path] | Path, defaults: dict | None = None) -> list[Document]:
-    """Every document under the given folders; errors name the file and stop the build."""
-    if isinstance(folders, Path):
-        folders = [folders]
-    return [load_file(path, defaults) for folder in folders for path in iter_corpus_files(Path(folder))]
+@dataclass(frozen=True)
+class SkippedFile:
+    """A crawled page left out of the build, and why (for the build's report)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class CorpusLoad:
+    """What loading the corpus folders gave: the documents, and the crawled pages left out."""
+
+    documents: list[Document]
+    skipped: list[SkippedFile]
+
+
+def load_corpus(folders: Iterable[Path] | Path, policy: PagePolicy = PagePolicy()) -> list[Document]:
+    """Every document under the given folders; any file that cannot be loaded stops with its error."""
+    return _load_folders(folders, policy, skip_bad_pages=False).documents
+
+
+def load_corpus_report(folders: Iterable[Path] | Path, policy: PagePolicy = PagePolicy()) -> CorpusLoad:
+    """Every document under the given folders, leaving out crawled pages that cannot be used.
+
+    The rule: a crawled page (HTML with the crawler's sidecar JSON, `is_crawled_page`) is content
+    from the web; one bad page must not stop the build, so it is skipped and listed with its
+    reason — it cannot be loaded, or its id is already taken (a curated file keeps its id). Every
+    other file was put in the corpus by the content team; its error stops the load, to be fixed.
+    """
+    return _load_folders(folders, policy, skip_bad_pages=True)
+
+
+def _load_folders(folders: Iterable[Path] | Path, policy: PagePolicy, skip_bad_pages: bool) -> CorpusLoad:
+    folders = [folders] if isinstance(folders, Path) else list(folders)
+    loaded: list[tuple[Document, bool]] = []
+    skipped: list[SkippedFile] = []
+    for path in (p for folder in folders for p in iter_corpus_files(Path(folder))):
+        crawled = skip_bad_pages and is_crawled_page(path)
+        try:
+            loaded.append((load_file(path, policy), crawled))
+        except Exception as exc:  # noqa: BLE001 - a crawled page is untrusted input: any failure skips it
+            if not crawled:
+                raise
+            skipped.append(SkippedFile(path, _reason(exc, path)))
+    taken = {doc.id: doc.path for doc, crawled in loaded if not crawled}
+    documents = []
+    for doc, crawled in loaded:
+        if crawled and doc.id in taken:
+            skipped.append(SkippedFile(Path(doc.path), f"document id {doc.id!r} is already taken by {taken[doc.id]}"))
+            continue
+        taken.setdefault(doc.id, doc.path)
+        documents.append(doc)
+    return CorpusLoad(documents, skipped)
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    message = str(exc).removeprefix(f"{path}: ")
+    return message if isinstance(exc, LoaderError) else f"{type(exc).__name__}: {message}"[:300]
 
 
 def _read_text(path: Path) -> str:

@@ -2,15 +2,19 @@
 
 `render_corpus_site` writes one HTML page per `kb.Document` plus a start page (the promotional page)
 that links to every other page. Crawling that site and loading the saved pages with
-`indexer.loaders.load_html` must give back the very same documents — same text, same blocks, same
-metadata — so an index built from a crawl answers exactly like one built from `corpus/`. The tests
-(`tests/test_corpus_site.py`) serve the folder on 127.0.0.1 and check that end to end.
+`indexer.loaders.load_html` and `PagePolicy(trust_site_meta=True)` must give back the very same
+documents — same text, same blocks, same metadata — so an index built from a crawl answers exactly
+like one built from `corpus/`. The tests (`tests/integration/test_corpus_site.py`) serve the folder
+on 127.0.0.1 and check that end to end.
 
 How each part of a document survives the round trip:
 
-* metadata rides in `<meta name="kb:...">` tags (id, source_type, organisation, as_of, sources as a
-  space-separated list), which `load_html` reads; the title is the `<title>`; the document's official
-  URL is the `<link rel="canonical">`, which `load_html` prefers over the address it was fetched from;
+* metadata rides in `<meta name="kb:...">` tags (id, url, source_type, organisation, as_of, sources as
+  a space-separated list) next to the mark `<meta name="kb:rendered-by" content="denmark-digital-health-kb">`;
+  `load_html` reads them only from a marked page and only when its caller asks for it
+  (`PagePolicy(trust_site_meta=True)`), because any page on the web can carry such tags; the title is
+  the `<title>`; the document's official URL is `kb:url` and also the `<link rel="canonical">` (which
+  `load_html` ignores here: it points off the host the page was fetched from);
 * blocks become `<h1>`–`<h6>` (level kept) and `<p>`; a paragraph with line breaks (a Markdown list,
   one item per line) becomes one `<p>` with `<br>` between lines, which the loader turns back into
   line breaks;
@@ -29,6 +33,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from indexer.loaders import SITE_MARKER, SITE_MARKER_NAME
 from kb.core.records import Document
 from kb.core.fsutil import atomic_write_text
 
@@ -89,7 +94,8 @@ def page_name(doc_id: str) -> str:
 
 
 def _page(doc: Document, directory: Iterable[Document] = ()) -> str:
-    meta = [("kb:id", doc.id), ("kb:source_type", doc.source_type), ("kb:organisation", doc.organisation),
+    meta = [(SITE_MARKER_NAME, SITE_MARKER), ("kb:id", doc.id), ("kb:url", doc.url),
+            ("kb:source_type", doc.source_type), ("kb:organisation", doc.organisation),
             ("kb:as_of", doc.as_of), ("kb:sources", " ".join(doc.sources))]
     head = "\n".join(
         [

@@ -22,7 +22,8 @@ under /admin/ once `.` and `..` are resolved, with no scheme, host, backslash or
 anything else goes to /admin/coverage (no open redirect, no header injection).
 
 Pages. /admin/coverage: kb.insight.coverage over the topics file (corpus/topics.yaml in the corpus folder),
-a sorted table and an SVG bar chart. /admin/questions: kb.insight.question_report over the query log.
+a sorted table and an SVG bar chart; below it, stale content (kb.insight.staleness: old pages, pages whose
+sources changed since, dated facts) and the last builds (kb.insight.build_history). /admin/questions: kb.insight.question_report over the query log.
 Every table exports as CSV with `?format=csv` (and `&table=` on the questions page).
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ from flask_limiter.util import get_remote_address
 from kb.answer import AnswerThresholds, thresholds
 from kb.core import Settings
 from kb.insight import TABLES, CoverageReport, QuestionReport, TopicsFileError, coverage_report, load_topics
+from kb.insight import StalenessReport, build_history, read_source_events, staleness_report
 from kb.insight import MAX_GROUPED_WORDINGS, PeriodCounts, QueryLogUnavailable, question_report, utc_now
 from search_app.charts import horizontal_bar_chart
 from search_app.params import choice_param, int_param
@@ -217,6 +219,29 @@ def _cached(name: str, key: tuple, compute):
     return report
 
 
+def cached_staleness(index) -> StalenessReport:
+    """Stale content for this index version, today, and this state of the refresh's events file."""
+    settings: Settings = current_app.config["SETTINGS"]
+    events_file = settings.refresh_dir / "source_events.json"
+    try:
+        stat = events_file.stat()
+        seen = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        seen = None
+    today = utc_now().date()
+    key = (index.version, str(events_file), seen, today, settings.stale_after_days, settings.stale_fact_after_years)
+    return _cached("kb_admin_staleness", key, lambda: staleness_report(
+        index.store.documents(), read_source_events(settings.refresh_dir), today,
+        stale_after_days=settings.stale_after_days, fact_after_years=settings.stale_fact_after_years))
+
+
+def keeping_it_true(index) -> dict:
+    """The coverage page's sections below the topics: stale content and the last five builds."""
+    folder = index.version_dir
+    builds = build_history(folder.parents[1])[:5] if folder.parent.name == "versions" else []
+    return {"stale": cached_staleness(index), "builds": builds}
+
+
 @bp.get("/coverage")
 def coverage():
     index = current_index()
@@ -227,18 +252,20 @@ def coverage():
     except (TopicsFileError, OSError) as exc:
         if fmt != "html":
             return jsonify({"error": {"code": "topics_unavailable", "message": str(exc)}}), 409
-        return render_template("admin_coverage.html", report=None, error=str(exc), topics_file=path, chart=None), 409
+        return render_template("admin_coverage.html", report=None, error=str(exc), topics_file=path, chart=None,
+                               **keeping_it_true(index)), 409
     if fmt == "csv":
         return _csv(report.to_csv(), f"coverage-{report.index_version}.csv")
     if fmt == "json":
-        return jsonify(report.as_dict())
+        return jsonify({**report.as_dict(), "staleness": cached_staleness(index).as_dict()})
     by_score = sorted(report.topics, key=lambda t: -t.answer_score)
     cuts = report.thresholds
     chart = horizontal_bar_chart(
         [(t.topic.topic, t.answer_score, t.verdict) for t in by_score],
         [(f"thin {cuts.thin_margin:.2f}", cuts.thin_margin, "cut-thin"), (f"covered {cuts.margin:.2f}", cuts.margin, "cut-covered")],
     )
-    return render_template("admin_coverage.html", report=report, error=None, topics_file=path, chart=chart)
+    return render_template("admin_coverage.html", report=report, error=None, topics_file=path, chart=chart,
+                           **keeping_it_true(index))
 
 
 # ---- questions -----------------------------------------------------------------------------

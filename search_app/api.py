@@ -5,6 +5,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
+from kb.answer import answer
 from kb.insight import brief
 from search_app.errors import public_index_problem, without_folders
 from search_app.params import search_params, talking_points_params
@@ -20,8 +21,9 @@ def search():
     index = current_index()  # one version for the whole request
     p = search_params(request.args, index.source_types(), index.organisations(), index.settings.default_mode)
     response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
-    log_search("search", index, p.q, response)
-    return jsonify(search_dict(response))
+    signal = answer(index, p.q, filters=p.filters, response=response)
+    log_search("search", index, p.q, response, signal=signal)
+    return jsonify(search_dict(response, signal))
 
 
 @bp.get("/api/talking-points")
@@ -29,7 +31,7 @@ def talking_points():
     index = current_index()
     p = talking_points_params(request.args, index.source_types(), index.organisations())
     briefing = brief(index, p.topic, p.n, filters=p.filters)
-    log_search("talking_points", index, p.topic, briefing.points, filters=p.filters)
+    log_search("talking_points", index, p.topic, briefing.points, filters=p.filters, signal=briefing.answer)
     return jsonify(briefing_dict(briefing, index))
 
 

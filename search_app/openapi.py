@@ -86,12 +86,15 @@ def search_response_schema() -> dict:
         "language": {**STRING, "description": "the query's detected language (ISO 639-1, e.g. `en`, `da`)"},
         "retrievers": {**STRINGS, "description": "the retrievers whose lists were fused, e.g. "
                                                  "`[\"dense\", \"keyword\"]` or `[\"multilingual\", \"keyword\"]`"},
+        "answered": {**BOOLEAN, "description": "whether a passage answers the query (the page's \"No good match\" "
+                                               "when false): answer_score >= answer_cut"},
+        "answer_score": {**NUMBER, "minimum": 0, "maximum": 1,
+                         "description": "estimated probability that the corpus answers the query (kb.answer)"},
+        "answer_cut": {**NUMBER, "description": "the index version's calibrated cut on answer_score"},
         "filters": {"$ref": "#/components/schemas/Filters"},
         "took_ms": NUMBER,
         "index_version": STRING,
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchResult"}},
-        # ANSWER FIELDS: `answered` (boolean), `answer_score` (number or null) and `answer_cut`
-        # (number) land with the answer-signal change; its author adds them here and to `required`.
     }
     return _object(properties)
 
@@ -101,7 +104,7 @@ def talking_points_schema(citation: dict) -> dict:
     return _object({
         "topic": STRING,
         "answered": BOOLEAN,
-        "best_score": _nullable(NUMBER),
+        "answer_score": {**NUMBER, "minimum": 0, "maximum": 1},
         "answer_cut": NUMBER,
         "points": {"type": "array", "items": _object({"text": STRING, "score": NUMBER, "citation": point_citation})},
         "related": {"type": "array", "items": _object({"title": STRING, "doc_id": STRING})},

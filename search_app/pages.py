@@ -67,10 +67,9 @@ def search_page():
             context["error"] = exc.message
             return render_template("search.html", **context), 400
         response = index.search(p.q, k=p.k, mode=p.mode, filters=p.filters)
+        signal = answer(index, p.q, filters=p.filters, response=response)
         if request.args.get(REFINE) != "1":  # a facet click narrows a logged search; it is not a new question
-            log_search("search", index, p.q, response)
-        signal = answer(index, p.q, filters=p.filters, query_vector=response.query_vector,
-                        retriever=response.dense_retriever)
+            log_search("search", index, p.q, response, signal=signal)
         facets = facet_counts(index, p.q)
         highlights = best_sentences(index, p.q, response.hits, retriever=response.dense_retriever,
                                     query_vector=response.query_vector)
@@ -99,7 +98,7 @@ def talking_points_page():
             context["error"] = exc.message
             return render_template("talking_points.html", **context), 400
         briefing = brief(index, p.topic, p.n, filters=p.filters)
-        log_search("talking_points", index, p.topic, briefing.points, filters=p.filters)
+        log_search("talking_points", index, p.topic, briefing.points, filters=p.filters, signal=briefing.answer)
         context.update(briefing=briefing, n=p.n)
     return render_template("talking_points.html", **context)
 

@@ -21,7 +21,8 @@ from functools import partial
 from flask import current_app
 
 from kb import Filters, Index, SearchResponse
-from kb.insight import QueryLog, record_of, with_answer_score
+from kb.answer import Answer
+from kb.insight import QueryLog, record_of, with_answer, with_answer_score
 from search_app.metrics import count_search
 
 log = logging.getLogger(__name__)
@@ -41,29 +42,31 @@ def log_search(
     *,
     mode: str | None = None,
     filters: Filters | None = None,
+    signal: Answer | None = None,
 ) -> None:
-    """Count this request and queue one row describing it; swallow (and log) anything that goes wrong."""
-    _count(kind, index, query, results, mode)
+    """Count this request and queue one row describing it; swallow (and log) anything that goes wrong.
+    `signal` is the answer signal the request computed (counted, and stored as the row's answer score)."""
+    _count(kind, index, query, results, mode, signal)
     try:
         qlog = query_log()
         if qlog is None or not qlog.enabled:
             return
-        if isinstance(results, SearchResponse):
-            vector, retriever = results.query_vector, results.dense_retriever
+        rec = record_of(kind, index, query, results, mode=mode, filters=filters)
+        if signal is not None:
+            qlog.record(with_answer(rec, signal))
         else:
-            vector, retriever = None, index.route(query).dense
-        qlog.record(record_of(kind, index, query, results, mode=mode, filters=filters),
-                    partial(with_answer_score, index, vector, retriever=retriever))
+            response = results if isinstance(results, SearchResponse) else None
+            qlog.record(rec, partial(with_answer_score, index, response))
     except Exception:
         log.exception("query log: request not logged")
 
 
-def _count(kind: str, index: Index, query: str, results: SearchResponse | Sequence, mode: str | None) -> None:
+def _count(kind: str, index: Index, query: str, results: SearchResponse | Sequence, mode: str | None,
+           signal: Answer | None) -> None:
     try:
         if isinstance(results, SearchResponse):
-            # ANSWERED HOOK: SearchResponse gains `answered` (with answer_score and answer_cut) in
-            # another change; until then a search is counted as `unknown`.
-            count_search(kind, results.mode, results.language, results.retrievers, getattr(results, "answered", None))
+            answered = None if signal is None else signal.answered  # None: counted as `unknown`
+            count_search(kind, results.mode, results.language, results.retrievers, answered)
         else:  # talking points: answered when there are points (Briefing.answered)
             route = index.route(query)
             count_search(kind, mode or "hybrid", route.language, route.retrievers, bool(results))

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from flask import current_app, g, url_for
 
 from kb import Hit, Index, LiveIndex, SearchResponse
+from kb.answer import Answer
 
 
 def live_index() -> LiveIndex:
@@ -37,12 +38,17 @@ def hit_dict(hit: Hit) -> dict:
     }
 
 
-def search_dict(response: SearchResponse) -> dict:
+def search_dict(response: SearchResponse, signal: Answer) -> dict:
+    """The /api/search body: the results, and whether they answer the query (the same answer
+    signal as the page's "No good match")."""
     return {
         "query": response.query,
         "mode": response.mode,
         "language": response.language,
         "retrievers": list(response.retrievers),
+        "answered": signal.answered,
+        "answer_score": round(signal.score, 4),
+        "answer_cut": round(signal.cut, 4),
         "filters": response.filters.as_dict(),
         "took_ms": response.took_ms,
         "index_version": response.index_version,
@@ -70,8 +76,8 @@ def briefing_dict(briefing, index: Index) -> dict:
     return {
         "topic": briefing.topic,
         "answered": briefing.answered,
-        "best_score": None if briefing.answer.score is None else round(briefing.answer.score, 6),
-        "answer_cut": round(briefing.answer.cut, 6),
+        "answer_score": round(briefing.answer.score, 4),
+        "answer_cut": round(briefing.answer.cut, 4),
         "points": [talking_point_dict(p) for p in briefing.points],
         "related": [{"title": r.title, "doc_id": r.doc_id} for r in briefing.related],
         "took_ms": briefing.took_ms,

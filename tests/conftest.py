@@ -60,7 +60,7 @@ def corpus_index_dir(settings, encoders, corpus_docs) -> Path:
     import kb
     from kb.answer.calibration import calibration_for_build
 
-    fingerprint, calibrate = calibration_for_build(EVAL / "questions.jsonl", EVAL / "offtopic.jsonl")
+    fingerprint, calibrate = calibration_for_build(EVAL / "answerability.jsonl")
     kb.build_index(corpus_docs, settings.index_dir, encoders, settings, post_build=calibrate,
                    extra_fingerprint=fingerprint)
     return settings.index_dir

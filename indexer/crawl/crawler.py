@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,17 +24,17 @@ __all__ = ["crawl"]
 
 class _Crawler:
     def __init__(
-        self, start_url: str, out_dir: Path, settings: CrawlSettings, progress: Callable[[str], None] | None
+        self, starts: list[str], out_dir: Path, settings: CrawlSettings, progress: Callable[[str], None] | None
     ) -> None:
         self.settings = settings
-        self.scope = Scope.for_start(start_url, settings.allow_domains, settings.allow_ports)
+        self.scope = Scope.for_starts(starts, settings.allow_domains, settings.allow_ports)
         self.reporter = Reporter(progress)
         self.budget = Budget(settings.max_seconds)
         self.fetcher = Fetcher(settings, self.budget)
         self.robots = RobotsRules(self.fetcher, self.scope, settings.user_agent, self.reporter.say)
         self.store = PageStore(out_dir)
         cap = url_cap(settings.max_pages)
-        self.frontier = Frontier(start_url, cap, lambda url: self.reporter.drop(url, cap))
+        self.frontier = Frontier(starts, cap, lambda url: self.reporter.drop(url, cap))
 
     def run(self) -> CrawlReport:
         try:
@@ -165,7 +165,7 @@ def _check_settings(settings: CrawlSettings) -> None:
 
 
 def crawl(
-    start_url: str,
+    start_url: str | Sequence[str],
     out_dir: Path,
     settings: CrawlSettings,
     *,
@@ -173,8 +173,14 @@ def crawl(
 ) -> CrawlReport:
     """Breadth-first crawl from ``start_url``; see ``indexer.crawl`` for the rules.
 
-    ``progress`` gets one line per event, with control characters already escaped (``terminal_safe``).
+    ``start_url`` may also be a list of start URLs (``indexer refresh`` checks every URL a source
+    lists): each is queued at depth 0, in order, and all share one robots.txt cache, one per-host
+    delay and one budget. ``progress`` gets one line per event, with control characters already
+    escaped (``terminal_safe``).
     """
-    start = _start_url(start_url)
+    starts = [start_url] if isinstance(start_url, str) else list(start_url)
+    if not starts:
+        raise ValueError("no start URL given")
+    normalized = [_start_url(url) for url in starts]
     _check_settings(settings)
-    return _Crawler(start, Path(out_dir), settings, progress).run()
+    return _Crawler(normalized, Path(out_dir), settings, progress).run()

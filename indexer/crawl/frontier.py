@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["Frontier"]
 
@@ -15,11 +15,12 @@ class Frontier:
     with millions of links costs a counter, not memory.
     """
 
-    def __init__(self, start_url: str, cap: int, on_drop: Callable[[str], None]) -> None:
+    def __init__(self, start_urls: Iterable[str], cap: int, on_drop: Callable[[str], None]) -> None:
         self.cap = cap
         self._on_drop = on_drop
-        self._seen: set[str] = {start_url}
-        self._queue: deque[tuple[str, int]] = deque([(start_url, 0)])
+        starts = list(dict.fromkeys(start_urls))  # in order, each once
+        self._seen: set[str] = set(starts)
+        self._queue: deque[tuple[str, int]] = deque((url, 0) for url in starts)
 
     def __bool__(self) -> bool:
         return bool(self._queue)

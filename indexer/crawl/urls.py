@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,18 +93,26 @@ class Scope:
     @classmethod
     def for_start(cls, start_url: str, allow_domains: Iterable[str], allow_ports: Iterable[int]) -> Scope:
         """The scope of a crawl from ``start_url``; ValueError if the start URL is outside it."""
-        start_host = urlsplit(start_url).hostname or ""
+        return cls.for_starts([start_url], allow_domains, allow_ports)
+
+    @classmethod
+    def for_starts(cls, start_urls: Sequence[str], allow_domains: Iterable[str], allow_ports: Iterable[int]) -> Scope:
+        """The scope of a crawl from several start URLs (without ``allow_domains``: their hosts
+        exactly); ValueError naming the first start URL outside it."""
+        start_hosts = [urlsplit(u).hostname or "" for u in start_urls]
         domains = tuple(d for d in (normalize_domain(x) for x in allow_domains) if d)
-        scope = cls(domains or (normalize_host(start_host),), not domains, STANDARD_PORTS | frozenset(allow_ports))
-        if not scope.host_ok(start_host):
-            raise ValueError(
-                f"start URL host {start_host!r} is not within the allowed domains {list(scope.domains)}"
-            )
-        if not scope.port_ok(start_url):
-            raise ValueError(
-                f"start URL port {effective_port(start_url)} is not allowed: only 80 and 443 are crawled "
-                "unless the port is allowed explicitly (--allow-port)"
-            )
+        own = tuple(dict.fromkeys(normalize_host(h) for h in start_hosts))
+        scope = cls(domains or own, not domains, STANDARD_PORTS | frozenset(allow_ports))
+        for start_url, start_host in zip(start_urls, start_hosts):
+            if not scope.host_ok(start_host):
+                raise ValueError(
+                    f"start URL host {start_host!r} is not within the allowed domains {list(scope.domains)}"
+                )
+            if not scope.port_ok(start_url):
+                raise ValueError(
+                    f"start URL port {effective_port(start_url)} is not allowed: only 80 and 443 are crawled "
+                    "unless the port is allowed explicitly (--allow-port)"
+                )
         return scope
 
     def host_ok(self, host: str | None) -> bool:

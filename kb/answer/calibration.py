@@ -1,45 +1,83 @@
-"""Calibrating "answered": which answer score says the corpus answers a question, measured, not guessed.
+"""Calibrating "answered" at build time: fit the answer model and choose its cuts, measured, not guessed.
+
+The data: inputs written by people outside the team — prospects' questions, advisors' topic
+phrases, Danish questions and topics, and off-topic inputs that share the corpus's words (prices,
+visas, opening hours) — each labelled by an annotator who read every page
+(tests/eval/answerability.jsonl). Only the `dev` split is used here; the `test` split is for
+reporting (`python -m indexer eval --answerability ...`).
 
 At build time (a `post_build` hook, so the numbers travel in the manifest of the version they
-were measured on) we score our own questions (tests/eval/questions.jsonl, which the corpus
-answers) and the off-topic set (tests/eval/offtopic.jsonl, which it does not) with the answer
-signal (kb.answer.signal), and pick:
+were measured on) every dev input is measured (kb.answer.features), the logistic regression is
+fitted (kb.answer.model), and:
 
-* `margin` — the answer score that maximises balanced accuracy (Youden's J); at or above it a
-  question counts as answered (a topic as `covered`);
-* `thin_margin` — the 75th percentile of the off-topic scores (capped at `margin`); below it a
-  question scores like the questions we know the corpus does not answer (`gap`); in between the
-  corpus touches the subject but does not clearly answer it (`thin`).
+* `cut` — the highest answer score at which at least 95 % of the answerable dev inputs are still
+  answered: "No good match" should mean there is none, so a missed answer costs more than a
+  borderline one shown;
+* `thin_cut` — the median of the unanswerable dev inputs' scores (capped at `cut`): below it an
+  input scores like most of the inputs we know the corpus does not answer;
+* per dense retriever, the passage margin: the cosine above the query's background that best
+  separates (Youden's J) the answerable inputs' best passages from the unanswerable ones' —
+  the per-passage "answers it" cut for facets and supporting documents.
 
-The same is done for the raw top cosine (`dense`, `thin`) for callers that only hold a cosine and
-no query. On our question sets the answer score separates answered from off-topic questions with
-a balanced accuracy of about 0.97 (0.94 leave-one-out), the raw top cosine only about 0.90 (0.84
-leave-one-out): docs/COVERAGE.md has the numbers.
+Figures measured on the dev split (balanced accuracy per kind, leave-one-out too) go into the
+manifest beside the model.
 """
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.answer.signal import MANIFEST_KEY, answer, background_vectors, warm_queries
+from kb.answer.features import FEATURES, measure
+from kb.answer.model import fit
+from kb.answer.signal import MANIFEST_KEY, SIGNAL_PASSAGES, background_score, warm_queries
 from kb.core.jsonl import jsonl_records
 
 if TYPE_CHECKING:
     from kb.search.index import Index
 
-CALIBRATION_VERSION = 1
-THIN_OFFTOPIC_PERCENTILE = 75.0
+CALIBRATION_VERSION = 2
+ANSWERED_RECALL = 0.95
+THIN_PERCENTILE = 50.0
+KINDS = ("question", "topic", "danish")
 
 
 class CalibrationError(ValueError):
-    """A question file is missing, empty or malformed; the message says which line."""
+    """A calibration file is missing, empty or malformed; the message says which line."""
 
 
-# ---- choosing thresholds ------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelledInput:
+    id: str
+    kind: str
+    split: str
+    text: str
+    answerable: bool
+
+
+def load_labelled(path: Path, split: str | None = "dev") -> list[LabelledInput]:
+    """The inputs of one split (all with None) of an answerability file."""
+    out = []
+    for n, rec in jsonl_records(Path(path), CalibrationError, missing=f"No calibration file at {path}."):
+        try:
+            item = LabelledInput(str(rec["id"]), str(rec["kind"]), str(rec["split"]), str(rec["input"]).strip(),
+                                 bool(rec["answerable"]))
+        except (KeyError, TypeError) as exc:
+            raise CalibrationError(f"{path}:{n}: needs id, kind, split, input and answerable ({exc}).") from exc
+        if not item.text or item.kind not in KINDS or item.split not in ("dev", "test"):
+            raise CalibrationError(f"{path}:{n}: needs a non-empty input, kind one of {KINDS}, split dev or test.")
+        if split is None or item.split == split:
+            out.append(item)
+    if not out:
+        raise CalibrationError(f"{path} holds no {split or ''} inputs.")
+    return out
+
+
+# ---- choosing cuts --------------------------------------------------------------------------
 
 def balanced_accuracy(answered: np.ndarray, unanswered: np.ndarray, threshold: float) -> float:
     """Mean of the two recalls: answered at or above the cut, unanswered below it."""
@@ -50,17 +88,15 @@ def best_threshold(answered: Sequence[float], unanswered: Sequence[float]) -> fl
     """The cut that maximises balanced accuracy (Youden's J = sensitivity + specificity - 1).
 
     Candidates are midpoints between neighbouring observed scores. When several cuts tie, the one
-    in the widest empty gap between observed scores wins (a max-margin rule), so the cut sits as
-    far as the data allow from the edge cases of both sets.
+    in the widest empty gap between observed scores wins (a max-margin rule).
     """
     a = np.asarray(answered, dtype=np.float64)
     u = np.asarray(unanswered, dtype=np.float64)
     if len(a) == 0 or len(u) == 0:
-        raise CalibrationError("Calibration needs at least one answered and one unanswered question.")
+        raise CalibrationError("Calibration needs at least one answered and one unanswered input.")
     values = np.unique(np.concatenate([a, u]))
     candidates = np.concatenate([[values[0] - 1e-6], (values[1:] + values[:-1]) / 2.0, [values[-1] + 1e-6]])
-    gaps = np.concatenate([[0.0], values[1:] - values[:-1], [0.0]])  # width of the empty gap each cut sits in
-    # Vectorised: recall of each set at every candidate cut.
+    gaps = np.concatenate([[0.0], values[1:] - values[:-1], [0.0]])
     tpr = (a[None, :] >= candidates[:, None]).mean(axis=1)
     tnr = (u[None, :] < candidates[:, None]).mean(axis=1)
     ba = (tpr + tnr) / 2.0
@@ -68,17 +104,15 @@ def best_threshold(answered: Sequence[float], unanswered: Sequence[float]) -> fl
     return float(candidates[tied[np.argmax(gaps[tied])]])
 
 
-def leave_one_out_accuracy(answered: Sequence[float], unanswered: Sequence[float]) -> float:
-    """Balanced accuracy when each question is judged by a cut fitted without it (an honest estimate)."""
-    a = np.asarray(answered, dtype=np.float64)
-    u = np.asarray(unanswered, dtype=np.float64)
-    hits_a = [a[i] >= best_threshold(np.delete(a, i), u) for i in range(len(a))]
-    hits_u = [u[i] < best_threshold(a, np.delete(u, i)) for i in range(len(u))]
-    return float((np.mean(hits_a) + np.mean(hits_u)) / 2.0)
+def recall_cut(answered: Sequence[float], recall: float = ANSWERED_RECALL) -> float:
+    """The highest cut that keeps at least `recall` of the answered scores at or above it."""
+    a = np.sort(np.asarray(answered, dtype=np.float64))
+    keep = int(np.ceil(recall * len(a)))
+    return float(a[len(a) - keep]) if keep else float(a[-1])
 
 
 def thin_threshold(unanswered: Sequence[float], answered_cut: float) -> float:
-    return float(min(np.percentile(np.asarray(unanswered, dtype=np.float64), THIN_OFFTOPIC_PERCENTILE), answered_cut))
+    return float(min(np.percentile(np.asarray(unanswered, dtype=np.float64), THIN_PERCENTILE), answered_cut))
 
 
 def summary(scores: Sequence[float]) -> dict:
@@ -89,87 +123,96 @@ def summary(scores: Sequence[float]) -> dict:
             "max": _r(q[4]), "mean": _r(s.mean())}
 
 
-# ---- question files and the build hook ----------------------------------------------------
+# ---- the build hook ---------------------------------------------------------------------------
 
-def load_questions(path: Path) -> list[str]:
-    """The `question` field of each JSON line (blank lines ignored)."""
-    questions = []
-    for n, item in jsonl_records(Path(path), CalibrationError, missing=f"No question file at {path}."):
-        question = item.get("question") if isinstance(item, dict) else None
-        if not isinstance(question, str) or not question.strip():
-            raise CalibrationError(f"{path}:{n}: every line needs a non-empty \"question\".")
-        questions.append(question.strip())
-    if not questions:
-        raise CalibrationError(f"{path} holds no questions.")
-    return questions
+def measure_inputs(index: "Index", items: Sequence[LabelledInput]) -> tuple[np.ndarray, list]:
+    """Features of every input (one hybrid search each), and the measurements behind them."""
+    warm_queries((index.dense(n).encoder for n, r in index.retrievers.items() if r.kind == "dense"),
+                 [i.text for i in items])
+    measured = []
+    for item in items:
+        response = index.search(item.text, k=SIGNAL_PASSAGES, mode="hybrid")
+        measured.append((measure(index, item.text, response), response))
+    return np.array([m.features.vector(FEATURES) for m, _ in measured]), measured
 
 
-def questions_sha256(answered_path: Path, unanswered_path: Path) -> str:
-    """One hash over both files (and the method version): a change to either means recalibrate."""
-    digest = hashlib.sha256(f"calibration-v{CALIBRATION_VERSION}".encode())
-    for label, path in (("answered", answered_path), ("unanswered", unanswered_path)):
-        digest.update(f"\x00{label}\x00".encode())
-        digest.update(Path(path).read_bytes())
+def calibrate(index: "Index", items: Sequence[LabelledInput], *, data_hash: str = "") -> dict:
+    """Fit the answer model on `items` (the dev split) and return the manifest fields."""
+    x, measured = measure_inputs(index, items)
+    y = np.array([i.answerable for i in items])
+    model = fit(x, y, FEATURES)
+    p = model.probability(x)
+    cut = _r(recall_cut(p[y]))
+    thin = _r(thin_threshold(p[~y], cut))
+    return {MANIFEST_KEY: {
+        "model": model.as_dict(),
+        "cut": cut,
+        "thin_cut": thin,
+        "passage_margins": _passage_margins(index, measured, y),
+        "method": ("logistic regression over kb.answer.features, class-balanced, fitted on the dev split; "
+                   f"cut = highest score keeping {ANSWERED_RECALL:.0%} of answerable dev inputs answered; "
+                   f"thin = unanswerable P{THIN_PERCENTILE:g}"),
+        "dev": _figures(items, y, p, cut, x),
+        "data_sha256": data_hash,
+        "version": CALIBRATION_VERSION,
+    }}
+
+
+def _passage_margins(index: "Index", measured: list, y: np.ndarray) -> dict[str, float]:
+    """Per dense retriever: the margin over the query's background that separates best passages."""
+    margins = {}
+    for name, retriever in index.retrievers.items():
+        if retriever.kind != "dense":
+            continue
+        scores = []
+        for _, response in measured:
+            qvec = response.vectors.get(name)
+            qvec = retriever.encoder.encode_query(response.query) if qvec is None else qvec
+            top = retriever.nearest(qvec, 1)
+            scores.append((top[0][1] if top else 0.0) - background_score(index, qvec, name))
+        s = np.array(scores)
+        margins[name] = _r(best_threshold(s[y], s[~y]))
+    return margins
+
+
+def _figures(items: Sequence[LabelledInput], y: np.ndarray, p: np.ndarray, cut: float, x: np.ndarray) -> dict:
+    """Dev figures per kind: in-sample at the chosen cut, and leave-one-out (each input judged by a
+    model fitted without it, at that model's own cut)."""
+    loo = np.zeros(len(y), dtype=bool)
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        m = fit(x[keep], y[keep], FEATURES)
+        loo[i] = m.probability(x[i]) >= recall_cut(m.probability(x[keep])[y[keep]])
+    out = {}
+    for kind in KINDS + ("all",):
+        idx = np.array([kind in ("all", it.kind) for it in items])
+        if idx.any() and y[idx].any() and (~y[idx]).any():
+            out[kind] = {"inputs": int(idx.sum()),
+                         "balanced_accuracy": _r(balanced_accuracy(p[idx & y], p[idx & ~y], cut)),
+                         "answerable_missed": _r(float((p[idx & y] < cut).mean())),
+                         "balanced_accuracy_leave_one_out": _r((loo[idx & y].mean() + (~loo[idx & ~y]).mean()) / 2)}
+    out["scores"] = {"answerable": summary(p[y]), "unanswerable": summary(p[~y])}
+    return out
+
+
+def data_sha256(path: Path) -> str:
+    """A hash of the calibration file and the method version: a change to either means recalibrate."""
+    digest = hashlib.sha256(f"calibration-v{CALIBRATION_VERSION}\x00".encode())
+    digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
 
-def calibrate(index: "Index", answered: Sequence[str], unanswered: Sequence[str], *, questions_hash: str = "") -> dict:
-    """Score both question sets on `index` with every dense retriever and return the manifest
-    fields (`{"answer_threshold": {...primary's cuts, "by_retriever": {name: cuts}}}`): cosines of
-    different models live on different scales, so each model gets cuts of its own."""
-    by_retriever = {name: _calibrate_one(index, name, answered, unanswered)
-                    for name, r in index.retrievers.items() if r.kind == "dense"}
-    primary = dict(by_retriever["dense"])
-    primary.update(questions_sha256=questions_hash, version=CALIBRATION_VERSION, by_retriever=by_retriever)
-    return {MANIFEST_KEY: primary}
-
-
-def _calibrate_one(index: "Index", retriever: str, answered: Sequence[str], unanswered: Sequence[str]) -> dict:
-    warm_queries(index.dense(retriever).encoder, [*answered, *unanswered])
-    sig_a = [answer(index, q, retriever=retriever) for q in answered]
-    sig_u = [answer(index, q, retriever=retriever) for q in unanswered]
-    m_a = [s.answer_score for s in sig_a]
-    m_u = [s.answer_score for s in sig_u]
-    d_a = [s.background if s.top_dense is None else s.top_dense for s in sig_a]
-    d_u = [s.background if s.top_dense is None else s.top_dense for s in sig_u]
-    margin = _r(best_threshold(m_a, m_u))
-    dense = _r(best_threshold(d_a, d_u))
-    return {
-        "signal": "margin",
-        "model": index.dense(retriever).encoder.name,
-        "margin": margin,
-        "thin_margin": _r(thin_threshold(m_u, margin)),
-        "dense": dense,
-        "thin": _r(thin_threshold(d_u, dense)),
-        "method": (
-            "answer score = top passage cosine - median passage cosine; cut = max balanced accuracy "
-            f"(Youden's J) of our questions vs off-topic questions; thin = off-topic P{THIN_OFFTOPIC_PERCENTILE:g}"
-        ),
-        "background": {"statistic": "median", "sample": int(len(background_vectors(index, retriever)))},
-        "answered": summary(m_a),
-        "unanswered": summary(m_u),
-        "dense_scores": {"answered": summary(d_a), "unanswered": summary(d_u)},
-        "balanced_accuracy": {
-            "margin": _r(balanced_accuracy(np.array(m_a), np.array(m_u), margin)),
-            "margin_leave_one_out": _r(leave_one_out_accuracy(m_a, m_u)),
-            "dense": _r(balanced_accuracy(np.array(d_a), np.array(d_u), dense)),
-            "dense_leave_one_out": _r(leave_one_out_accuracy(d_a, d_u)),
-        },
-    }
-
-
-def calibration_for_build(answered_path: Path, unanswered_path: Path) -> tuple[str, Callable[["Index"], dict]]:
-    """(fingerprint, post_build hook) for `kb.build_index`: recalibrates when either file changes.
+def calibration_for_build(path: Path) -> tuple[str, Callable[["Index"], dict]]:
+    """(fingerprint, post_build hook) for `kb.build_index`: recalibrates when the file changes.
 
     Pass the fingerprint as `extra_fingerprint` so an otherwise unchanged corpus is rebuilt (with
-    every vector reused) when only the questions changed.
+    every vector reused) when only the calibration data changed.
     """
-    answered = load_questions(answered_path)
-    unanswered = load_questions(unanswered_path)
-    digest = questions_sha256(answered_path, unanswered_path)
+    items = load_labelled(path, "dev")
+    digest = data_sha256(path)
 
     def post_build(index: "Index") -> dict:
-        return calibrate(index, answered, unanswered, questions_hash=digest)
+        return calibrate(index, items, data_hash=digest)
 
     return digest, post_build
 

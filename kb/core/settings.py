@@ -298,6 +298,16 @@ class Settings:
     query_log_max_bytes: int = setting(512 * 1024 * 1024, "KB_QUERY_LOG_MAX_BYTES",
                                        "the oldest rows beyond this many bytes of stored text are deleted; 0: no cap",
                                        "insight.querylog", low=0)
+    # Keeping it true (kb.insight.staleness, indexer refresh; docs/CONTENT.md).
+    refresh_dir: Path = setting(PROJECT_ROOT / "var" / "refresh", "KB_REFRESH_DIR",
+                                "state and change reports of `indexer refresh`; the coverage report reads from it "
+                                "which sources changed", "indexer.refresh")
+    stale_after_days: int = setting(365, "KB_STALE_AFTER_DAYS",
+                                    "the coverage report lists a page as stale when its `as_of` is older than this "
+                                    "many days", "insight.staleness", low=1)
+    stale_fact_after_years: int = setting(3, "KB_STALE_FACT_AFTER_YEARS",
+                                          "the coverage report lists an \"as of YEAR\" fact when YEAR is more than this "
+                                          "many years before the current year", "insight.staleness", low=0)
     reload_check_seconds: float = setting(1.0, "KB_RELOAD_CHECK_SECONDS",
                                           "how often a running app looks for a newly built index", "search.live", low=0.0)
     build_kill_at: str = setting("", "KB_BUILD_KILL_AT",

@@ -2,10 +2,16 @@
 
 Why this shape: a chunk that mixes two sections is hard to cite and embeds as a blur of two
 topics, so chunks never cross a heading. Paragraphs are the natural unit; a paragraph longer than
-the budget is packed sentence by sentence, and a sentence is never cut (offsets would then point
-into the middle of a thought). Sizes are counted in the model's own word pieces because that is
-what the model truncates on (256 for all-MiniLM-L6-v2, of which the title/section prefix takes a
-share; see docs/CHUNKING.md).
+the budget is packed sentence by sentence, and a sentence is not cut (offsets would then point
+into the middle of a thought) unless it is longer than `kb.ingest.sentences.MAX_SENTENCE_CHARS`,
+which prose never is. Sizes are counted in the model's own word pieces because that is what the
+model truncates on (256 for all-MiniLM-L6-v2, of which the title/section prefix takes a share;
+see docs/CHUNKING.md).
+
+Word pieces alone do not bound a chunk's length: whitespace costs none, so a crawled page could
+make a "short" paragraph of a megabyte. `max_chunk_chars` is a hard cap on top of the budget —
+no chunk's span is longer, whatever the text — that real prose never reaches (the real corpus'
+longest chunk has 750 characters; the cap is 2,048 at the default budget).
 """
 from __future__ import annotations
 
@@ -16,11 +22,22 @@ from dataclasses import dataclass
 
 from kb.core.settings import ChunkSettings
 from kb.core.records import Block, Chunk, Document
-from kb.ingest.sentences import sentence_spans
+from kb.ingest.sentences import MAX_SENTENCE_CHARS, sentence_spans
 
 TokenCounter = Callable[[str], int]
 
+# A word piece of real text is a few characters; 16 per piece of the budget leaves prose far below
+# the cap and still lets a one-vector-per-document setting (KB_CHUNK_MAX_TOKENS=100000) keep whole
+# documents. The floor keeps room for at least two capped sentences at tiny budgets.
+CHARS_PER_TOKEN_CAP = 16
+MIN_CHUNK_CHARS = 2 * MAX_SENTENCE_CHARS
+
 _WORDPIECE_APPROX = re.compile(r"\w+|[^\w\s]")
+
+
+def max_chunk_chars(settings: ChunkSettings) -> int:
+    """The longest span (in characters) a chunk may have under these settings."""
+    return max(MIN_CHUNK_CHARS, CHARS_PER_TOKEN_CAP * settings.max_tokens)
 
 
 def approx_token_count(text: str) -> int:
@@ -45,7 +62,7 @@ def chunk_document(
     chunks: list[Chunk] = []
     seen_ids: dict[str, int] = {}
     for section, paragraphs in _sections(doc):
-        units = list(_units(doc.text, paragraphs, settings.max_tokens, count_tokens))
+        units = list(_units(doc.text, paragraphs, settings, count_tokens))
         for start, end in _pack(units, settings):
             text = doc.text[start:end]
             chunk_id = _chunk_id(doc.id, section, text, seen_ids)
@@ -91,30 +108,32 @@ def _paragraph_blocks(text: str) -> list[Block]:
 
 
 def _units(
-    text: str, paragraphs: list[Block], max_tokens: int, count_tokens: TokenCounter
+    text: str, paragraphs: list[Block], settings: ChunkSettings, count_tokens: TokenCounter
 ) -> Iterable[_Unit]:
-    """Whole paragraphs where they fit the budget, their sentences where they do not."""
+    """Whole paragraphs where they fit the budget and the cap, their sentences where they do not."""
     for para in paragraphs:
-        tokens = count_tokens(text[para.start : para.end])
-        if tokens <= max_tokens:
-            yield _Unit(para.start, para.end, tokens, True)
-            continue
+        if para.end - para.start <= max_chunk_chars(settings):
+            tokens = count_tokens(text[para.start : para.end])
+            if tokens <= settings.max_tokens:
+                yield _Unit(para.start, para.end, tokens, True)
+                continue
         spans = sentence_spans(text, para.start, para.end)
         for i, (s, e) in enumerate(spans):
             yield _Unit(s, e, count_tokens(text[s:e]), i == len(spans) - 1)
 
 
 def _pack(units: list[_Unit], settings: ChunkSettings) -> list[tuple[int, int]]:
-    """Greedy packing up to max_tokens; a too-small tail joins the chunk before it."""
+    """Greedy packing up to max_tokens (and max_chunk_chars); a too-small tail joins the chunk before it."""
+    cap = max_chunk_chars(settings)
     groups: list[list[_Unit]] = []
     current: list[_Unit] = []
     used = 0
     for unit in units:
-        if current and used + unit.tokens > settings.max_tokens:
+        if current and (used + unit.tokens > settings.max_tokens or unit.end - current[0].start > cap):
             groups.append(current)
             overlap = _overlap(current, settings.overlap_sentences)
             current, used = list(overlap), sum(u.tokens for u in overlap)
-            if used + unit.tokens > settings.max_tokens:
+            if current and (used + unit.tokens > settings.max_tokens or unit.end - current[0].start > cap):
                 current, used = [], 0
         current.append(unit)
         used += unit.tokens
@@ -123,7 +142,8 @@ def _pack(units: list[_Unit], settings: ChunkSettings) -> list[tuple[int, int]]:
     if len(groups) >= 2:
         tail = sum(u.tokens for u in groups[-1])
         before = sum(u.tokens for u in groups[-2])
-        if tail < settings.min_tokens and tail + before <= settings.max_tokens * 1.2:
+        fits = groups[-1][-1].end - groups[-2][0].start <= cap
+        if fits and tail < settings.min_tokens and tail + before <= settings.max_tokens * 1.2:
             merged = groups[-2] + [u for u in groups[-1] if u not in groups[-2]]
             groups[-2:] = [merged]
     return [(g[0].start, g[-1].end) for g in groups]

@@ -6,10 +6,13 @@ need the sentences that can be quoted on their own.
 
 * A **sentence** of a chunk (sentence spans within the chunk's bounds) is a highlight candidate.
 * A **point** is a full sentence of sensible length that reads on its own. A sentence that leans
-  on the one before it ("It was founded in 1942.", "However, ...") is extended with its previous
-  sentence in the same paragraph — still one exact span of the clean text — or dropped when it
-  opens a paragraph. A sentence about "the registry" on a registry's page reads better with the
-  sentence before it, which usually names the registry, but is still true on its own.
+  on an earlier one — a pronoun or connector ("It was founded in 1942.", "However, ..."), an "also"
+  among its first words, or a definite description whose referent an earlier sentence introduced
+  ("The entry point is the place to start" after a sentence about the entry point) — is extended
+  with the sentence(s) it leans on in the same paragraph, still one exact span of the clean text,
+  or dropped when it cannot be. A sentence about "the registry" on a registry's page reads better
+  with the sentence before it, which usually names the registry, but is still true on its own: the
+  citation names the page.
 """
 from __future__ import annotations
 
@@ -41,6 +44,13 @@ _THE_NOUN = re.compile(r"(?:\S+\s+){0,3}?[Tt]he ([A-Za-zÆØÅæøå]+)(?:['’]
 # year", "described on the page about ...") matter to the content team, not in an email.
 _EDITORIAL = re.compile(r"\b(?:this knowledge base|this page|the page about|pages in this)\b", re.IGNORECASE)
 _TERMINAL = re.compile(r"""[.!?]["'”’)\]]*$""")
+# "also" among the first words: "The agency also runs ...", "Researchers can also apply ...".
+_EARLY_ALSO = re.compile(r"^(?:\S+\s+){0,3}also\b", re.IGNORECASE)
+# A definite description opening the sentence: "The entry point ...", "The two registries ...".
+_DEFINITE = re.compile(r"^[\"'“‘(\[]*[Tt]he ([a-zæøå][a-zæøå-]*)(?:\s+([a-zæøå][a-zæøå-]*))?")
+# Words after "the" that do not point back to anything ("the same" is a connector, handled above).
+_NOT_ANAPHORIC = frozenset("first last most main new national following next other only current whole".split())
+_WORDS = re.compile(r"[A-Za-zÆØÅæøå-]+")
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,32 @@ def _points(doc: Document, doc_spans: list[tuple[int, int]], chunk: Chunk) -> di
 
 
 def is_self_contained(sentence: str) -> bool:
-    """False when the sentence opens with a pronoun or connector that needs the sentence before."""
+    """False when the sentence opens with a pronoun or connector, or says "also" among its first
+    words: it needs the sentence before."""
     lowered = sentence.lstrip("\"'“‘([ ").lower()
     if any(lowered.startswith(p + " ") or lowered.startswith(p + ",") for p in DEPENDENT_PHRASES):
         return False
+    if _EARLY_ALSO.match(lowered):
+        return False
     m = _FIRST_WORD.match(sentence.lstrip())
     return not (m and m.group(1).lower() in DEPENDENT_OPENERS)
+
+
+def refers_back(sentence: str, earlier: str, title: str) -> bool:
+    """True when the sentence opens with "the <noun>" that an earlier sentence introduced (and that
+    is not the page's own subject, which the citation names): "The entry point is the place to
+    start ..." after "... apply through the national entry point."."""
+    m = _DEFINITE.match(sentence.lstrip())
+    if not m:
+        return False
+    head = m.group(1)
+    if head in _NOT_ANAPHORIC or len(head) < 4:
+        return False
+    title_words = {w.lower() for w in _WORDS.findall(title)}
+    if head in title_words:
+        return False
+    said = {w.lower() for w in _WORDS.findall(earlier)}
+    return head in said or (bool(m.group(2)) and f"{head} {m.group(2)}" in earlier.lower())
 
 
 def refers_to_title(sentence: str, title: str) -> bool:
@@ -112,7 +142,8 @@ def unit_start(text: str, spans: list[tuple[int, int]], j: int, title: str) -> i
     while True:
         s, e = spans[k]
         sentence = text[s:e]
-        dependent = not is_self_contained(sentence)
+        earlier = text[spans[max(0, k - 2)][0]:s] if k > 0 else ""
+        dependent = not is_self_contained(sentence) or refers_back(sentence, earlier, title)
         if not dependent and not (k == j and refers_to_title(sentence, title)):
             return s
         if k == 0:

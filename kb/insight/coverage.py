@@ -1,11 +1,13 @@
 """Coverage of a topic list: which promised topics the corpus answers, treats thinly, or misses.
 
-Each topic is scored like a question by the answer signal (kb.answer.signal): its answer score is the best passage's
-cosine minus the topic's background cosine over all passages, and the calibrated cuts stored in
-the index manifest turn it into a verdict — `covered` (at or above the answered cut), `thin`
-(between the thin and answered cuts) or `gap` (below the thin cut: it scores like the questions we
-know the corpus does not answer). For every topic the report also gives the best passage with its
-source and how many distinct documents hold a passage at or above the answered cut.
+Each topic is judged like a question by the answer signal (kb.answer.signal): its answer score is
+the estimated probability that a passage answers it, and the cuts calibrated at build time turn it
+into a verdict — `covered` (a passage answers it), `thin` (the corpus touches the subject but no
+passage answers it) or `gap` (it scores like the inputs we know the corpus does not answer).
+"Covered" needs an answer, not shared vocabulary: "work permits for specialists" shares words with
+the talent pages but no page says anything about permits. Every row gives the best passage with
+its source, the reason for the verdict in words a person can check, and, for covered topics, the
+distinct documents holding a passage that answers it.
 
 The topic list is YAML (corpus/topics.yaml, edited by the content team)::
 
@@ -62,13 +64,14 @@ class TopicCoverage:
     top_dense: float
     background: float
     best: Passage | None
-    supporting_documents: tuple[str, ...]  # distinct documents with a passage at or above the answered cut
+    supporting_documents: tuple[str, ...]  # distinct documents with a passage at or above the passage cut
+    reason: str = ""  # why the verdict, in words a person can check against the best passage
 
     def as_dict(self) -> dict:
         best = self.best
         return {
             "topic": self.topic.topic, "kind": self.topic.kind, "expected": self.topic.expected,
-            "verdict": self.verdict, "answer_score": round(self.answer_score, 4),
+            "verdict": self.verdict, "reason": self.reason, "answer_score": round(self.answer_score, 4),
             "top_cosine": round(self.top_dense, 4), "background": round(self.background, 4),
             "supporting_documents": len(self.supporting_documents),
             "supporting_doc_ids": list(self.supporting_documents),
@@ -100,20 +103,21 @@ class CoverageReport:
         return {
             "index_version": self.index_version,
             "thresholds": {"answered": t.margin, "thin": t.thin_margin, "calibrated": t.calibrated,
-                           "signal": "answer score = top passage cosine - median passage cosine"},
+                           "signal": "answer score = estimated probability that a passage answers the topic "
+                                     "(kb.answer.signal)"},
             "counts": self.counts(),
             "topics": [tc.as_dict() for tc in self.topics],
         }
 
     def to_csv(self) -> str:
-        header = ("topic", "kind", "expected", "verdict", "answer_score", "top_cosine", "background",
+        header = ("topic", "kind", "expected", "verdict", "reason", "answer_score", "top_cosine", "background",
                   "supporting_documents", "supporting_doc_ids", "best_doc_id", "best_title", "best_url",
                   "best_section", "best_passage")
         rows = []
         for tc in self.topics:
             b = tc.best
             rows.append((
-                tc.topic.topic, tc.topic.kind, tc.topic.expected or "", tc.verdict, round(tc.answer_score, 4),
+                tc.topic.topic, tc.topic.kind, tc.topic.expected or "", tc.verdict, tc.reason, round(tc.answer_score, 4),
                 round(tc.top_dense, 4), round(tc.background, 4), len(tc.supporting_documents),
                 ";".join(tc.supporting_documents), b.doc_id if b else "", b.title if b else "",
                 b.url if b else "", b.section if b else "", b.text if b else "",
@@ -150,24 +154,29 @@ def load_topics(path: Path) -> list[Topic]:
 
 
 def topic_coverage(index: "Index", topic: Topic, depth: int = SEARCH_DEPTH) -> TopicCoverage:
-    """Score one topic: the answer signal (verdict, best passage) and the supporting documents."""
+    """Score one topic: the answer signal (verdict, its reason, the best passage) and the documents
+    with a passage that answers it. "covered" needs an answer, not shared vocabulary."""
     signal = answer(index, topic.topic)
     if signal.top_chunk_id is None:
-        return TopicCoverage(topic, "gap", 0.0, signal.background, signal.background, None, ())
+        return TopicCoverage(topic, "gap", 0.0, 0.0, signal.background, None, (), signal.reason)
     hits = index.search(topic.topic, k=max(1, min(depth, index.chunk_count)), mode="dense").hits
-    supporting = tuple(dict.fromkeys(h.chunk.doc_id for h in hits if (h.dense_score or 0.0) >= signal.cut))
     chunk = index.chunk(signal.top_chunk_id)
+    # The best passage answers an answered topic by definition, whichever model found it; the
+    # others count when the serving model's cosine clears the per-passage cut.
+    supporting = tuple(dict.fromkeys([chunk.doc_id] + [
+        h.chunk.doc_id for h in hits if (h.dense_score or 0.0) >= signal.passage_cut]))
     c = index.citation(chunk)
     best = Passage(text=chunk.text, doc_id=c.doc_id, chunk_id=chunk.id, title=c.title, url=c.url,
                    section=c.section, source_type=c.source_type)
-    return TopicCoverage(topic, signal.verdict, signal.answer_score, signal.top_dense, signal.background, best,
-                         supporting)
+    return TopicCoverage(topic, signal.verdict, signal.answer_score, signal.top_dense or 0.0, signal.background, best,
+                         supporting if signal.answered else (), signal.reason)
 
 
 def coverage_report(index: "Index", topics: list[Topic]) -> CoverageReport:
     """The report over all topics, weakest first (ties: topic text)."""
     cuts = thresholds(index)
-    warm_queries(index.embedder, [t.topic for t in topics])
+    warm_queries((index.dense(n).encoder for n, r in index.retrievers.items() if r.kind == "dense"),
+                 [t.topic for t in topics])
     rows = [topic_coverage(index, t) for t in topics]
     rows.sort(key=lambda r: (r.answer_score, r.topic.topic.lower()))
     return CoverageReport(index_version=index.version, thresholds=cuts, topics=rows)

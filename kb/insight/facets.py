@@ -2,9 +2,9 @@
 
 Definition (documented in the README): a document counts for a query when at least one of its
 passages is among the top `FACET_DEPTH` candidates of an *unfiltered* hybrid search AND that
-passage's cosine with the query reaches the query's "thin" cut (kb.answer.signal, `Answer.thin_cut`:
-its background cosine plus the calibrated thin margin — the passage at least touches the
-subject). Counts are of documents, not passages, so a long page does not outweigh a short one,
+passage's cosine with the query, by the model that served it, reaches the query's passage cut
+(kb.answer.signal, `Answer.passage_cut`: its background cosine plus the margin calibrated for that
+model — the passage speaks to the query). Counts are of documents, not passages, so a long page does not outweigh a short one,
 and they come from the unfiltered candidates so that, on a filtered page, the other values stay
 visible and clickable. The cut keeps the long tail of weak candidates (every query has 100 of
 them) out of the counts: a facet says "this many documents speak to your query here", not "this
@@ -55,8 +55,7 @@ def facet_counts(index: "Index", query: str, *, depth: int = FACET_DEPTH, cut: f
     `cut` overrides the cosine a passage must reach (default: the query's thin cut).
     """
     response = index.search(query, k=depth, mode="hybrid")
-    limit = answer(index, query, retriever=response.dense_retriever,
-                   query_vector=response.query_vector).thin_cut if cut is None else cut
+    limit = answer(index, query, response=response).passage_cut if cut is None else cut
     hits = response.hits
     doc_ids = {h.chunk.doc_id for h in hits if h.dense_score is not None and h.dense_score >= limit}
     docs = [index.documents[d] for d in doc_ids if d in index.documents]

@@ -27,6 +27,7 @@ from kb.insight.related import RelatedTopic, related_topics
 
 if TYPE_CHECKING:
     from kb.search.index import Filters, Index
+    from kb.search.query import SearchResponse
 
 N_DEFAULT, N_MAX = 5, 20
 CANDIDATE_PASSAGES = 20
@@ -38,6 +39,10 @@ MMR_LAMBDA = 0.75
 SAME_SOURCE_SIMILARITY = 0.5
 # A point scoring below this fraction of the best point's score is filler, not a talking point.
 MIN_RELATIVE_SCORE = 0.65
+# An answered topic gets at least this many points when the candidates hold as many distinct ones.
+MIN_POINTS = 3
+
+
 @dataclass(frozen=True)
 class TalkingPoint:
     """One quotable point: `text` is exactly the document's clean text at citation.start:end."""
@@ -88,24 +93,27 @@ def talking_points(
     candidate_passages: int = CANDIDATE_PASSAGES,
     duplicate_cosine: float = DUPLICATE_COSINE,
     mmr_lambda: float = MMR_LAMBDA,
-    retriever: str | None = None,
+    response: "SearchResponse | None" = None,
 ) -> list[TalkingPoint]:
-    """The best `n` (1..20) verbatim points on `topic`, each cited, no two saying the same thing.
+    """The best `n` (1..20) verbatim points on `topic`, each cited, no two saying the same thing,
+    from at least two documents when more than one holds a relevant point, and at least
+    `MIN_POINTS` when the candidates hold that many.
 
     With `answered_only`, returns no points when the index does not answer the topic (the "no good
     match" case of kb.answer.signal): five sentences of noise are worse than an honest "nothing".
-    May return fewer than `n` when the candidates hold fewer distinct, relevant sentences.
+    `response` is a hybrid search for the topic the caller already ran (`candidate_passages` hits).
     """
     if not 1 <= n <= N_MAX:
         raise ValueError(f"n must be from 1 to {N_MAX}; got {n}")
-    response = index.search(topic, k=candidate_passages, mode="hybrid", filters=filters)
+    if response is None:
+        response = index.search(topic, k=candidate_passages, mode="hybrid", filters=filters)
     hits = response.hits
     if not hits:
         return []
-    if answered_only and not answer(index, topic, filters=filters, retriever=response.dense_retriever or "dense").answered:
+    if answered_only and not answer(index, topic, filters=filters, response=response).answered:
         return []  # the same test as the search page
 
-    dense = index.dense(retriever or response.dense_retriever or "dense")
+    dense = index.dense(response.dense_retriever)
     candidates = _candidates(index, hits)
     if not candidates:
         return []
@@ -132,19 +140,48 @@ def _select(
     duplicate_cosine: float, mmr_lambda: float,
 ) -> list[int]:
     """Drop near-duplicates and weak candidates, then pick `n` by MMR (source-aware)."""
-    order = np.argsort(-relevance, kind="stable")
-    floor = float(relevance[order[0]]) * MIN_RELATIVE_SCORE if float(relevance[order[0]]) > 0 else 0.0
+    pool = _distinct(candidates, vectors, relevance, duplicate_cosine)
+    chosen = _mmr(candidates, vectors, relevance, pool, n, mmr_lambda)
+    return _spread(candidates, relevance, pool, chosen)
+
+
+def _distinct(candidates: list[_Candidate], vectors: np.ndarray, relevance: np.ndarray,
+              duplicate_cosine: float) -> list[int]:
+    """The relevant candidates, best first, without near-duplicates or overlapping spans.
+
+    Weak ones (below `MIN_RELATIVE_SCORE` of the best) are left out — unless fewer than
+    `MIN_POINTS` remain, in which case the next best distinct ones fill up to it: an answered
+    topic gets at least three points when the candidates hold three different sentences.
+    """
+    order = [int(i) for i in np.argsort(-relevance, kind="stable")]
+    best = float(relevance[order[0]])
+    floor = best * MIN_RELATIVE_SCORE if best > 0 else 0.0
     pool: list[int] = []
     for i in order:
-        i = int(i)
-        if relevance[i] < floor:
+        if relevance[i] < floor and len(pool) >= MIN_POINTS:
             break
         if any(_overlaps(candidates[i], candidates[j]) for j in pool):
             continue
         if pool and float((vectors[pool] @ vectors[i]).max()) >= duplicate_cosine:
             continue
         pool.append(i)
+    return pool
 
+
+def _spread(candidates: list[_Candidate], relevance: np.ndarray, pool: list[int], chosen: list[int]) -> list[int]:
+    """When every chosen point comes from one document but another document offers a relevant
+    point, the weakest chosen point gives way to the best of those: a talking point backed by two
+    sources is worth more to an advisor than a fourth sentence from the same page."""
+    if len(chosen) < 2 or len({candidates[i].doc_id for i in chosen}) > 1:
+        return chosen
+    others = [i for i in pool if candidates[i].doc_id != candidates[chosen[0]].doc_id]
+    if not others:
+        return chosen
+    return chosen[:-1] + [max(others, key=lambda i: float(relevance[i]))]
+
+
+def _mmr(candidates: list[_Candidate], vectors: np.ndarray, relevance: np.ndarray, pool: list[int], n: int,
+         mmr_lambda: float) -> list[int]:
     chosen: list[int] = []
     remaining = list(pool)
     while remaining and len(chosen) < n:
@@ -238,11 +275,11 @@ class Briefing:
 
 
 def brief(index: "Index", topic: str, n: int = N_DEFAULT, *, filters: "Filters | None" = None) -> Briefing:
-    """Talking points held to the index's answered threshold; related topics when there are none.
-    Both use the model that serves the topic's language."""
+    """Talking points held to the answer signal; related topics when there are none. One hybrid
+    search serves both, and the points are scored with the model that serves the topic's language."""
     t0 = time.perf_counter()
-    route = index.route(topic)
-    signal = answer(index, topic, filters=filters, retriever=route.dense)
-    points = talking_points(index, topic, n, filters=filters, retriever=route.dense) if signal.answered else []
+    response = index.search(topic, k=CANDIDATE_PASSAGES, mode="hybrid", filters=filters)
+    signal = answer(index, topic, filters=filters, response=response)
+    points = talking_points(index, topic, n, filters=filters, response=response) if signal.answered else []
     related = [] if points else related_topics(index, topic)
     return Briefing(topic, points, signal, related, round((time.perf_counter() - t0) * 1000.0, 2))

@@ -140,10 +140,10 @@ class Index:
 
     def score_candidates(
         self, query: str, mode: str, depth: int, allowed: np.ndarray | None = None, fusion: str = "blend",
-        *, query_vector: np.ndarray | None = None,
+        *, query_vector: np.ndarray | None = None, route: Route | None = None,
     ) -> Scored:
         """Ranked (row, score, dense score, keyword score) candidates, best first."""
-        route = self.route(query)
+        route = route or self.route(query)
         q = Query(query, {route.dense: query_vector} if query_vector is not None else None)
         return self._scored(q, self._mode_route(route, mode), mode, depth, allowed, fusion)
 

@@ -72,13 +72,13 @@ def server(app):
 
 
 @pytest.fixture(scope="module")
-def probe_server(tmp_path_factory, corpus_index_dir, corpus_docs, embedder, settings):
+def probe_server(tmp_path_factory, corpus_index_dir, corpus_docs, encoders, settings):
     from kb.search.live import LiveIndex
     from search_app import create_app
 
-    root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, embedder, settings)
+    root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, encoders, settings)
     app = create_app({"TESTING": True, "SETTINGS": settings, "INDEX_DIR": str(root),
-                      "LIVE_INDEX": LiveIndex(root, settings, embedder)})
+                      "LIVE_INDEX": LiveIndex(root, settings, encoders)})
     s = _Server(app)
     yield s.url
     s.close()

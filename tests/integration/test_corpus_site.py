@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup
 
 import kb
 from indexer.crawl import CrawlSettings, crawl
-from indexer.loaders import load_corpus, load_html
+from indexer.loaders import DOC_ID, PagePolicy, load_corpus, load_html
 from indexer.render_site import render_corpus_site
 
 try:
@@ -31,6 +31,8 @@ except ImportError:  # tests/ is a package
     from tests.fixtures.crawl_site import CrawlSite, Route, html_page
 
 ROOT = Path(__file__).resolve().parents[2]
+# The pages are our own renderer's, and this test is the caller that may vouch for them.
+OWN_SITE = PagePolicy(trust_site_meta=True)
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "eval" / "questions.jsonl").read_text().splitlines() if line.strip()]
 START_ID = "digital-healthcare-denmark"
 MAX_BYTES = 100_000  # every rendered corpus page is far below this; /huge.html is above it
@@ -88,7 +90,7 @@ def site_crawl(tmp_path_factory, corpus_docs):
 
 @pytest.fixture(scope="module")
 def crawled_docs(site_crawl):
-    return load_corpus(site_crawl[3])
+    return load_corpus(site_crawl[3], OWN_SITE)
 
 
 def _path(url: str, base: str) -> str:
@@ -113,7 +115,7 @@ def test_rendered_page_round_trips_lines_markup_and_a_title_heading(tmp_path):
         sources=("https://example.org/s1", "https://example.org/s2?x=1&y=2"),
     )
     start = render_corpus_site([doc], tmp_path, start_page_id="example")
-    loaded = load_html(start.read_bytes(), url="http://127.0.0.1:1/", where=str(start))
+    loaded = load_html(start.read_bytes(), url="http://127.0.0.1:1/", where=str(start), policy=OWN_SITE)
     assert loaded.text == doc.text
     assert loaded.blocks == doc.blocks
     assert loaded.content_hash() == doc.content_hash()
@@ -185,6 +187,16 @@ def test_crawled_pages_load_as_the_corpus_documents(crawled_docs, corpus_docs):
         assert got_meta == want_meta, doc.id
         assert doc.content_hash() == want.content_hash(), doc.id
         assert urlsplit(doc.url).hostname != "127.0.0.1"  # the official URL, not where we fetched it
+
+
+def test_without_the_callers_trust_the_rendered_pages_choose_nothing(site_crawl):
+    """`indexer build` never vouches for a page: the same crawl then keeps the addresses it was
+    fetched from, ids made from them and the operator's source type, whatever the kb:* tags say."""
+    _, _, base, crawl_dir = site_crawl
+    docs = load_corpus(crawl_dir, PagePolicy(overrides={"source_type": "agency"}))
+    assert docs and all(d.url.startswith(base) for d in docs)
+    assert {(d.source_type, d.organisation, d.sources) for d in docs} == {("agency", "", ())}
+    assert all(DOC_ID.fullmatch(d.id) and d.id.startswith("127-0-0-1-") for d in docs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Hostile input against every route and every parameter: the app answers 2xx or 4xx, never 5xx.
 
+Two kinds of hostile input: requests (most of this file), and content — pages an attacker wrote,
+crawled and indexed beside the real corpus (tests/fixtures/hostile_corpus.py; the last part of
+this file), which must neither break a route nor slow it, forge a citation or give a document an
+id that climbs a path.
+
 The routes come from the app's own url_map, so a route someone adds later is attacked too (with
 the parameter names of FALLBACK_PARAMS until it is listed in ROUTE_PARAMS). Every response is
 checked the same way (`assert_well_formed`): no 5xx; the security headers; JSON with the error
@@ -24,12 +29,18 @@ import pytest
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 
+from indexer.loaders import DOC_ID as VALID_DOC_ID
 from kb.core.settings import Settings
+from kb.ingest.chunking import max_chunk_chars
+from kb.ingest.sentences import MAX_SENTENCE_CHARS
 from kb.search.live import LiveIndex
 from kb.index.layout import verify_checksums
 from search_app import create_app
 from search_app.settings import WebSettings
 from search_app.security import MAX_URL_BYTES, SECURITY_HEADERS
+from tests.fixtures.hostile_corpus import (DEEP_TOPIC, FORGED_HOST, FORGED_ORGANISATION, FORGED_TOPIC, LOADED, PAGES,
+                                           PUNCTUATION_TOPIC, QUESTION_RUN, SKIPPED, build_hostile_index,
+                                           write_hostile_crawl)
 
 TOKEN = "hostile-suite-admin-token-7c2d-9e41b0a6"  # KB_ADMIN_TOKEN needs at least 32 characters
 DOC_ID = "medcom"
@@ -473,6 +484,104 @@ def test_admin_login_form_with_invalid_utf8(apps):
                                          content_type="application/x-www-form-urlencoded")
     assert_well_formed(r, "/admin/login")
     assert r.status_code == 401
+
+
+# ---- hostile content: attackers' pages, crawled and indexed beside the real corpus ----------------
+
+HOSTILE_TOPICS = {"punctuation": PUNCTUATION_TOPIC, "forged": FORGED_TOPIC, "deep": DEEP_TOPIC,
+                  "question-run": QUESTION_RUN[:1000]}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, corpus_index_dir, corpus_docs, embedder, settings):
+    """The session index plus the hostile crawl (built as `indexer build --source-type agency` would),
+    served by a public app and an admin app; and the documents the crawl gave, by fixture page name."""
+    root = tmp_path_factory.mktemp("hostile-content")
+    crawl = write_hostile_crawl(root / "crawl")
+    loaded = build_hostile_index(corpus_docs, root / "crawl", root / "index", embedder, settings, corpus_index_dir)
+    by_path = {Path(d.path): d for d in loaded.documents}
+    docs = {name: by_path[crawl[name]] for name in LOADED}
+    apps = {kind: create_app({"TESTING": True, "SETTINGS": settings, "WEB_SETTINGS": WebSettings(admin_token=TOKEN),
+                              "LIVE_INDEX": LiveIndex(root / "index", settings, embedder)}) for kind in ("public", "admin")}
+    apps["public"] = create_app({"TESTING": True, "SETTINGS": settings,
+                                 "LIVE_INDEX": LiveIndex(root / "index", settings, embedder)})
+    return {"apps": apps, "docs": docs, "skipped": loaded.skipped, "crawl": crawl}
+
+
+def test_hostile_pages_are_indexed_or_skipped_and_listed(hostile):
+    assert {p.path for p in hostile["skipped"]} == {hostile["crawl"][name] for name in SKIPPED}
+    index = hostile["apps"]["public"].extensions["kb_index"].get()
+    assert {d.id for d in hostile["docs"].values()} <= set(index.documents)
+
+
+def test_no_document_id_climbs_a_path(hostile):
+    index = hostile["apps"]["public"].extensions["kb_index"].get()
+    ids = list(index.documents)
+    assert len(ids) == len(set(ids)) > 28
+    assert [i for i in ids if "/" in i or ".." in i or not VALID_DOC_ID.fullmatch(i)] == []
+
+
+# Every route as the public sees it, and the admin pages that read the index as the content team does.
+HOSTILE_TARGETS = [t for t in TARGETS if t[0] == "public"] + [
+    ("admin-signed-in", *t[1:]) for t in TARGETS if t[0] == "admin" and t[2] in ("admin.coverage", "admin.questions")]
+
+
+@pytest.mark.parametrize("topic", list(HOSTILE_TOPICS))
+@pytest.mark.parametrize("target", HOSTILE_TARGETS, ids=[f"{k}:{r}" for k, r, _, _ in HOSTILE_TARGETS])
+def test_every_route_serves_the_hostile_content(hostile, target, topic):
+    """Each route asked about each hostile page (its id in the path, its words in every parameter)."""
+    kind, rule, endpoint, methods = target
+    app = hostile["apps"]["admin" if kind.startswith("admin") else "public"]
+    headers = {"Authorization": f"Bearer {TOKEN}"} if kind == "admin-signed-in" else {}
+    doc = hostile["docs"].get(topic, hostile["docs"]["punctuation"])
+    path = concrete_path(rule, doc.id) if "<doc_id>" in rule or "<path:doc_id>" in rule else concrete_path(rule)
+    params = {name: HOSTILE_TOPICS[topic] for name in ROUTE_PARAMS.get(endpoint, ()) if name in ("q", "topic")}
+    method = request_method(methods)
+    r = app.test_client().open(path, method=method, query_string=params, headers=headers)
+    assert_well_formed(r, path, method=method)
+    if kind == "public" and endpoint.startswith("admin."):
+        assert r.status_code == 404  # no token configured: the admin pages do not exist
+    elif endpoint != "static":
+        assert r.status_code == 200, (path, r.status_code)
+
+
+@pytest.mark.parametrize("route", ["/api/search", "/api/talking-points"])
+def test_the_forged_page_cites_its_crawl_not_the_health_data_authority(hostile, route):
+    forged = hostile["docs"]["forged"]
+    name = "q" if route == "/api/search" else "topic"
+    body = hostile["apps"]["public"].test_client().get(route, query_string={name: FORGED_TOPIC, "k": 10, "n": 10}).get_json()
+    hits = body["results"] if route == "/api/search" else body["points"]
+    citations = [h["citation"] for h in hits if h["citation"]["doc_id"] == forged.id]
+    if route == "/api/search":
+        assert citations, "the forged page competes for the question it copies"
+    for c in citations:
+        assert c["organisation"] != FORGED_ORGANISATION and c["source_type"] == "agency"
+        assert FORGED_HOST not in c["url"] and c["url"].startswith("https://www.hostile.example/")
+    assert forged.organisation == "" and ".." not in forged.id
+
+
+def test_the_forged_page_is_shown_under_its_own_name(hostile):
+    client = hostile["apps"]["public"].test_client()
+    forged = hostile["docs"]["forged"]
+    doc = client.get(f"/api/documents/{forged.id}").get_json()
+    assert doc["url"].startswith("https://www.hostile.example/") and doc["organisation"] == ""
+    page = client.get(f"/doc/{forged.id}").get_data(as_text=True)
+    assert FORGED_ORGANISATION not in page and FORGED_HOST not in page
+    assert client.get("/doc/../admin/questions").status_code == 404
+
+
+def test_the_punctuation_page_is_cut_into_capped_chunks_and_still_found(hostile):
+    index = hostile["apps"]["public"].extensions["kb_index"].get()
+    punctuation = hostile["docs"]["punctuation"]
+    chunks = index.chunks_of(punctuation.id)
+    assert max(len(c.text) for c in chunks) <= max_chunk_chars(index.settings.chunking)
+    assert sum(c.text.count("?") for c in chunks) == len(QUESTION_RUN)  # cut into pieces, nothing lost
+    client = hostile["apps"]["public"].test_client()
+    body = client.get("/api/search", query_string={"q": PUNCTUATION_TOPIC, "k": 10}).get_json()
+    assert body["results"][0]["doc_id"] == punctuation.id
+    assert client.get("/talking-points", query_string={"topic": PUNCTUATION_TOPIC}).status_code == 200
+    points = client.get("/api/talking-points", query_string={"topic": PUNCTUATION_TOPIC, "n": 20}).get_json()["points"]
+    assert all(len(p["text"]) <= 2 * MAX_SENTENCE_CHARS for p in points)  # a point is a sentence, or two joined
 
 
 # ---- afterwards ---------------------------------------------------------------------------------

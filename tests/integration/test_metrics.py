@@ -107,7 +107,8 @@ def test_scrape_after_traffic_counts_requests_searches_answers_and_the_index(met
     assert grew("kb_searches_total", kind="search", mode="hybrid", language="da", route=danish_route) == 1
     assert grew("kb_searches_total", kind="search", mode="dense") == 1
     assert grew("kb_searches_total", kind="search", mode="keyword", route="keyword") == 1
-    assert grew("kb_answers_total", kind="search", answered="unknown") == 4  # the hook until `answered` lands
+    assert grew("kb_answers_total", kind="search", answered="true") == 4  # the same signal as the body's `answered`
+    assert grew("kb_answers_total", kind="search", answered="unknown") == 0
     assert grew("kb_answers_total", kind="talking_points", answered="true") == 1
     assert grew("kb_answers_total", kind="talking_points", answered="false") == 1
     assert value(after, "kb_index_version", version=corpus_index.version) == 1

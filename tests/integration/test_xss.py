@@ -9,13 +9,13 @@ from tests.fixtures.xss_probe import IMG, JS_URL, PROBE_QUERY, PROBE_SENTENCE, S
 
 
 @pytest.fixture(scope="module")
-def probe_client(tmp_path_factory, corpus_index_dir, corpus_docs, embedder, settings):
+def probe_client(tmp_path_factory, corpus_index_dir, corpus_docs, encoders, settings):
     from kb.search.live import LiveIndex
     from search_app import create_app
 
-    root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, embedder, settings)
+    root = build_probe_index(corpus_index_dir, tmp_path_factory.mktemp("probe") / "index", corpus_docs, encoders, settings)
     app = create_app({"TESTING": True, "SETTINGS": settings, "INDEX_DIR": str(root),
-                      "LIVE_INDEX": LiveIndex(root, settings, embedder)})
+                      "LIVE_INDEX": LiveIndex(root, settings, encoders)})
     return app.test_client()
 
 

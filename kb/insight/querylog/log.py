@@ -49,6 +49,8 @@ class QueryLog:
         purge_every_seconds: float = PURGE_EVERY_SECONDS,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        if retention_days < 1:  # 0 or less used to mean "never purge"; questions are never kept forever
+            raise ValueError(f"retention_days must be at least 1 (got {retention_days}): questions are never kept forever")
         self.store = location if isinstance(location, QueryStore) else open_store(location)
         self.enabled = enabled
         self.retention = Retention(retention_days, max_rows, max_bytes, purge_every_seconds, clock)

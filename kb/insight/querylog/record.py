@@ -69,18 +69,21 @@ def record_of(kind: str, index, query: str, results, *, mode: str | None = None,
     )
 
 
-def with_answer_score(index, query_vector, rec: QueryRecord, *, retriever: str = "dense") -> QueryRecord:
-    """An `Enricher` for the writer thread: how well the whole corpus answers the query (the
-    answer signal of the model that served it, `retriever`), from the vector the search already
-    computed.
-
-    A keyword-only search computed no vector, and running the model for it here would let a
-    flood of cheap keyword searches keep the writer thread (and a core) busy encoding: such rows
-    are stored without an answer score. The questions report counts them as asked but judges
-    answered / unanswered only on scored rows.
-    """
-    if query_vector is None and rec.mode == "keyword":
-        return rec
-    signal = answer(index, rec.query, query_vector=query_vector, retriever=retriever)
+def with_answer(rec: QueryRecord, signal) -> QueryRecord:
+    """The row with the answer signal the request already computed (kb.answer.signal.Answer)."""
     top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense
     return replace(rec, answer_score=signal.answer_score, top_dense_score=top_dense)
+
+
+def with_answer_score(index, response, rec: QueryRecord) -> QueryRecord:
+    """An `Enricher` for the writer thread, for requests that did not compute the answer signal:
+    how well the whole corpus answers the query, reusing the request's hybrid `response`.
+
+    A keyword-only search ran no model, and running one for it here would let a flood of cheap
+    keyword searches keep the writer thread (and a core) busy encoding: such rows are stored
+    without an answer score. The questions report counts them as asked but judges answered /
+    unanswered only on scored rows.
+    """
+    if rec.mode == "keyword" or response is None or getattr(response, "mode", None) != "hybrid":
+        return rec
+    return with_answer(rec, answer(index, rec.query, filters=response.filters, response=response))

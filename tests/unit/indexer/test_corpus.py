@@ -15,7 +15,7 @@ from indexer.loaders import CORPUS_SUFFIXES, iter_corpus_files, load_file, split
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / "corpus"
-NON_DOCUMENTS = {"topics.yaml"}  # coverage topics, edited by hand; not indexed
+NON_DOCUMENTS = {"topics.yaml", "sources.yaml"}  # coverage topics, the sites the refresh crawls; not indexed
 
 # The source types a page may declare (the search filters offer exactly these).
 SOURCE_TYPES = {"promo", "cluster", "agency", "portal", "registry", "biobank", "programme", "research-access"}

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.loaders import LoaderError, load_corpus, load_file, load_html, markdown_blocks, text_blocks
+from indexer.loaders import LoaderError, PagePolicy, load_corpus, load_file, load_html, markdown_blocks, text_blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMO = ROOT / "corpus" / "digital-healthcare-denmark.txt"
@@ -87,10 +87,10 @@ HTML = """<!doctype html><html><head><title>Agency page | Example</title>
 
 
 def test_html_loader_strips_furniture_and_keeps_structure():
-    doc = load_html(HTML, url="https://example.org/agency?utm=1")
-    assert doc.url == "https://example.org/agency"  # canonical wins over the fetched URL
+    doc = load_html(HTML, url="https://example.org/agency?utm=1", policy=PagePolicy(overrides={"source_type": "portal"}))
+    assert doc.url == "https://example.org/agency"  # a canonical link on the same host wins over the fetched URL
     assert doc.title == "Agency page | Example"
-    assert doc.source_type == "agency"
+    assert doc.source_type == "portal"  # the operator's, not the page's kb:source_type
     for junk in ("Skip to content", "Home", "cookies", "tracking", "Copyright", "Search the site", "p{}"):
         assert junk not in doc.text
     assert "The agency runs the national registries." in doc.text

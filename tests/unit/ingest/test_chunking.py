@@ -1,7 +1,7 @@
 """Chunks are exact spans of the document, follow its sections and never cut a sentence."""
 from kb.ingest.chunking import approx_token_count, chunk_document, embedding_text
 from kb.core.settings import ChunkSettings
-from kb.core.records import BlockBuilder, Document
+from kb.core.records import Block, BlockBuilder, Document
 from kb.ingest.sentences import sentence_spans
 
 
@@ -109,3 +109,42 @@ def test_document_without_blocks_is_split_on_blank_lines():
     chunks = chunk_document(doc, ChunkSettings(max_tokens=4, min_tokens=1))
     assert [c.text for c in chunks] == ["First paragraph.", "Second paragraph.", "Third."]
     assert embedding_text("", chunks[0]) == "First paragraph."
+
+
+# ---- hostile text: no sentence boundary, or no word pieces to count --------------------------------
+
+import pytest  # noqa: E402
+
+from kb.ingest.chunking import max_chunk_chars  # noqa: E402
+
+
+def _no_boundary_doc(paragraph: str) -> Document:
+    # BlockBuilder collapses whitespace; a hand-made Document (e.g. BEIR text) does not.
+    return Document(id="h", title="T", url="https://x.org", source_type="agency", text=paragraph,
+                    blocks=(Block(kind="paragraph", start=0, end=len(paragraph)),))
+
+
+@pytest.mark.parametrize("paragraph", [
+    "?" * 50_000,                                   # no boundary, one "word"
+    "a" * 200_000,                                  # one unbroken token
+    "x" + " " * 100_000 + "y.",                     # three word pieces spread over 100,000 characters
+    " ".join(["registry"] * 20_000),                # words, no punctuation at all
+], ids=["question-run", "long-token", "whitespace", "no-punctuation"])
+@pytest.mark.parametrize("cfg", [ChunkSettings(), ChunkSettings(max_tokens=100_000, min_tokens=0),
+                                 ChunkSettings(overlap_sentences=2)], ids=["default", "huge-budget", "overlap"])
+def test_no_chunk_exceeds_the_character_cap(paragraph, cfg):
+    doc = _no_boundary_doc(paragraph)
+    chunks = chunk_document(doc, cfg)
+    cap = max_chunk_chars(cfg)
+    assert chunks and all(len(c.text) <= cap and c.text == doc.text[c.start:c.end] for c in chunks)
+    covered = "".join("".join(c.text.split()) for c in chunks)
+    if cfg.overlap_sentences == 0:
+        assert covered == "".join(paragraph.split())  # nothing but whitespace is lost or repeated
+
+
+def test_the_cap_follows_the_budget_and_never_cuts_the_real_corpus(corpus_docs, embedder):
+    assert max_chunk_chars(ChunkSettings()) == 2048
+    assert max_chunk_chars(ChunkSettings(max_tokens=8)) == 2000
+    assert max_chunk_chars(ChunkSettings(max_tokens=100_000)) == 1_600_000  # one vector per document stays possible
+    longest = max(len(c.text) for d in corpus_docs for c in chunk_document(d, ChunkSettings(), embedder.count_tokens))
+    assert longest < max_chunk_chars(ChunkSettings()) / 2

@@ -2,7 +2,7 @@
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from indexer.loaders import LoaderError, load_html, markdown_blocks, text_blocks
-from kb.ingest.chunking import chunk_document
+from kb.ingest.chunking import chunk_document, max_chunk_chars
 from kb.core.settings import ChunkSettings
 from kb.core.records import BlockBuilder, Document
 from kb.ingest.sentences import sentence_spans
@@ -64,6 +64,37 @@ def test_sentence_spans_are_ordered_exact_and_trimmed(text):
         piece = text[s:e]
         assert piece == piece.strip() and piece
         last = e
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=400), cap=st.integers(min_value=1, max_value=60))
+def test_capped_sentence_spans_are_exact_short_and_lose_only_whitespace(text, cap):
+    spans = sentence_spans(text, max_chars=cap)
+    last = 0
+    for s, e in spans:
+        assert last <= s < e <= len(text) and e - s <= cap and text[s:e] == text[s:e].strip()
+        last = e
+    assert "".join("".join(text[s:e].split()) for s, e in spans) == "".join(text.split())
+
+
+HOSTILE_WORDS = st.sampled_from(["?" * 700, "a" * 1_300, "." * 300, "A.", "x.", "Y", "registry", "!", "e.g.", "\n"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(HOSTILE_WORDS, min_size=1, max_size=40), cfg=CHUNK_SETTINGS)
+def test_chunks_stay_under_the_character_cap_whatever_the_text(words, cfg):
+    builder = BlockBuilder()
+    builder.paragraph(" ".join(words))
+    if not builder.text:
+        builder.paragraph("fallback text.")
+    doc = Document(id="d", title="T", url="https://x.org", source_type="agency", text=builder.text,
+                   blocks=tuple(builder.blocks))
+    chunks = chunk_document(doc, cfg)
+    assert all(len(c.text) <= max_chunk_chars(cfg) and c.text == doc.text[c.start:c.end] for c in chunks)
+    covered = [False] * len(doc.text)
+    for c in chunks:
+        covered[c.start:c.end] = [True] * (c.end - c.start)
+    assert all(covered[i] for i in range(len(doc.text)) if not doc.text[i].isspace())
 
 
 TAGS = st.sampled_from(["p", "div", "span", "h1", "h2", "h3", "ul", "li", "table", "td", "script", "style", "nav",

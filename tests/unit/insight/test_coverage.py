@@ -6,6 +6,7 @@ import json
 import pytest
 
 from indexer.cli import main as cli
+from kb.answer import answer
 from kb.insight.coverage import TopicsFileError, coverage_report, load_topics
 from tests.conftest import CORPUS, EVAL
 
@@ -36,7 +37,9 @@ def test_each_topic_cites_its_best_passage_and_counts_supporting_documents(repor
         chunk = corpus_index.chunk(t.best.chunk_id)
         assert chunk.text == t.best.text and chunk.doc_id == t.best.doc_id
         assert t.best.url.startswith("http") and t.best.title == corpus_index.documents[chunk.doc_id].title
-        assert t.answer_score == pytest.approx(t.top_dense - t.background)
+        signal = answer(corpus_index, t.topic.topic)  # the one answer signal, not a score of its own
+        assert t.answer_score == pytest.approx(signal.answer_score) and t.verdict == signal.verdict
+        assert t.best.chunk_id == signal.top_chunk_id and t.top_dense == pytest.approx(signal.top_dense)
         assert len(set(t.supporting_documents)) == len(t.supporting_documents)
         assert set(t.supporting_documents) <= set(corpus_index.documents)
         if t.verdict == "covered":  # the best passage itself clears the cut

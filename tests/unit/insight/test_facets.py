@@ -5,8 +5,8 @@ import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-from kb.insight.facets import FACET_DEPTH, facet_counts
 from kb.answer.signal import answer
+from kb.insight.facets import FACET_DEPTH, facet_counts
 
 QUERY = "registry data for research"
 
@@ -16,9 +16,9 @@ def _relevant_docs(index, query, cut):
     return {h.chunk.doc_id for h in hits if h.dense_score >= cut}
 
 
-def test_counts_are_documents_per_value_above_the_thin_cut(corpus_index):
+def test_counts_are_documents_per_value_above_the_passage_cut(corpus_index):
     facets = facet_counts(corpus_index, QUERY)
-    docs = _relevant_docs(corpus_index, QUERY, answer(corpus_index, QUERY).thin_cut)
+    docs = _relevant_docs(corpus_index, QUERY, answer(corpus_index, QUERY).passage_cut)
     assert facets.documents == len(docs) >= 3
     expected_types: dict[str, int] = {}
     for d in docs:

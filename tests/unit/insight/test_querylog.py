@@ -30,10 +30,10 @@ CLIENT_IP, FORWARDED_IP, AGENT = "203.0.113.77", "198.51.100.23", "AgentSmith/9.
 GUNICORN_CONF = Path(__file__).resolve().parents[3] / "search_app" / "gunicorn_conf.py"
 
 
-def make_app(settings, embedder, index_dir, **changes):
+def make_app(settings, encoders, index_dir, **changes):
     s = replace(settings, **changes)
     return create_app({"TESTING": True, "SETTINGS": s, "INDEX_DIR": str(index_dir),
-                       "LIVE_INDEX": LiveIndex(index_dir, s, embedder)})
+                       "LIVE_INDEX": LiveIndex(index_dir, s, encoders)})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,8 +45,8 @@ def location(request, tmp_path):
 
 
 @pytest.fixture()
-def logged(location, settings, embedder, corpus_index_dir):
-    app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=True, query_log_path=location)
+def logged(location, settings, encoders, corpus_index_dir):
+    app = make_app(settings, encoders, corpus_index_dir, query_log_enabled=True, query_log_path=location)
     qlog = app.extensions["kb_query_log"]
     yield app, qlog
     qlog.close()
@@ -124,16 +124,15 @@ def test_a_row_per_request_type(logged):
     for r in logged_rows:
         at = datetime.fromisoformat(r.at)
         assert at.utcoffset() == timedelta(0) and now - timedelta(minutes=5) < at <= now
-    keyword = logged_rows[1]
-    assert keyword.mode == "keyword" and keyword.answer_score is None and keyword.top_dense_score is None
-    for r in logged_rows[:1] + logged_rows[2:]:
-        assert r.answer_score is not None and r.top_dense_score is not None  # computed on the writer thread
+    assert logged_rows[1].mode == "keyword"
+    for r in logged_rows:  # the answer signal each request computed, stored with its row
+        assert r.answer_score is not None and r.top_dense_score is not None
     # The answer score tells the content team which questions went unanswered.
-    # (128-token passages put the CPR question just under the "answered" cut, still above "thin".)
     index = app.extensions["kb_index"].get()
-    cal = index.manifest["answer_threshold"]
-    assert logged_rows[0].answer_score >= cal["thin_margin"] > logged_rows[4].answer_score
-    # Scored from the search's own query vector, it equals a fresh computation.
+    cal = index.manifest["answer_signal"]
+    assert logged_rows[0].answer_score >= cal["cut"] > cal["thin_cut"] > logged_rows[4].answer_score
+    # It is the score the API returned, and a fresh computation gives the same.
+    assert logged_rows[0].answer_score == pytest.approx(body["answer_score"], abs=1e-4)
     assert logged_rows[0].answer_score == pytest.approx(answer(index, CPR).answer_score, abs=1e-6)
 
 
@@ -200,8 +199,8 @@ def test_no_ip_address_or_client_detail_is_stored(logged, location):
         assert secret.encode() not in raw
 
 
-def test_a_record_has_no_field_for_who_asked(tmp_path, settings, embedder, corpus_index_dir):
-    app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=True,
+def test_a_record_has_no_field_for_who_asked(tmp_path, settings, encoders, corpus_index_dir):
+    app = make_app(settings, encoders, corpus_index_dir, query_log_enabled=True,
                    query_log_path=str(tmp_path / "querylog.sqlite"))
     qlog = app.extensions["kb_query_log"]
     assert corpus_index_dir not in qlog.path.parents  # beside the index, not inside it: survives rebuilds
@@ -308,8 +307,8 @@ def test_a_question_with_personal_data_is_stored_redacted(logged, location):
 
 # ---- configuration ---------------------------------------------------------------------------
 
-def test_logging_disabled_by_configuration_writes_nothing(location, settings, embedder, corpus_index_dir):
-    app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=False, query_log_path=location)
+def test_logging_disabled_by_configuration_writes_nothing(location, settings, encoders, corpus_index_dir):
+    app = make_app(settings, encoders, corpus_index_dir, query_log_enabled=False, query_log_path=location)
     client = app.test_client()
     assert client.get("/api/search", query_string={"q": CPR}).status_code == 200
     assert client.get("/api/talking-points", query_string={"topic": CPR}).status_code == 200
@@ -339,10 +338,10 @@ def test_the_caps_and_the_store_are_settings():
     ("postgresql://kb@db/kb?sslmode", "not a PostgreSQL connection URL"),
     ("   ", "empty"),
 ])
-def test_a_bad_store_stops_the_app_at_start_with_a_clear_message(value, message, settings, embedder,
+def test_a_bad_store_stops_the_app_at_start_with_a_clear_message(value, message, settings, encoders,
                                                                  corpus_index_dir):
     with pytest.raises(SettingsError) as info:
-        make_app(settings, embedder, corpus_index_dir, query_log_enabled=True, query_log_path=value)
+        make_app(settings, encoders, corpus_index_dir, query_log_enabled=True, query_log_path=value)
     assert f"KB_QUERY_LOG={value.strip()!r}" in str(info.value) and message in str(info.value)
 
 
@@ -434,7 +433,7 @@ def test_the_database_counts_each_wording(new_log, corpus_index):
     """What the questions report needs, aggregated in SQL: asks per normalised wording, the most
     frequent spelling, when last, the latest scored answer score, answered asks and top documents."""
     cuts = thresholds(corpus_index)
-    qlog = new_log(retention_days=0)
+    qlog = new_log(retention_days=3650)
     day = datetime(2026, 3, 1, tzinfo=timezone.utc)
     asks = [
         ("When was CPR introduced?", 0.40, "cpr", 0), ("when was  CPR introduced?", 0.10, "cpr", 1),
@@ -489,7 +488,7 @@ def test_a_log_file_from_before_schema_versions_is_migrated(tmp_path):
 
 # ---- logging never fails a search --------------------------------------------------------------
 
-def test_an_unwritable_log_does_not_fail_the_search(tmp_path, settings, embedder, corpus_index_dir, caplog,
+def test_an_unwritable_log_does_not_fail_the_search(tmp_path, settings, encoders, corpus_index_dir, caplog,
                                                     monkeypatch):
     import kb.insight.querylog.postgres_store as postgres_store
 
@@ -497,7 +496,7 @@ def test_an_unwritable_log_does_not_fail_the_search(tmp_path, settings, embedder
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the log's folder should be")
     for broken in (str(blocker / "querylog.sqlite"), f"postgresql://kb@127.0.0.1:{free_port()}/nothing"):
-        app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=True, query_log_path=broken)
+        app = make_app(settings, encoders, corpus_index_dir, query_log_enabled=True, query_log_path=broken)
         qlog = app.extensions["kb_query_log"]
         with caplog.at_level(logging.ERROR, logger="kb.insight.querylog"):
             r = app.test_client().get("/api/search", query_string={"q": CPR})
@@ -521,7 +520,7 @@ def test_a_postgresql_restart_loses_no_row(postgresql_server, postgresql_url):
     qlog.close()
 
 
-def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, embedder, corpus_index_dir, monkeypatch, caplog):
+def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, encoders, corpus_index_dir, monkeypatch, caplog):
     qlog = QueryLog(tmp_path / "querylog.sqlite", retention_days=30)
 
     def closed_connection():
@@ -533,7 +532,7 @@ def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, embedder
     monkeypatch.setattr(qlog.store, "_connect", closed_connection)
     s = replace(settings, query_log_enabled=True)
     app = create_app({"TESTING": True, "SETTINGS": s, "QUERY_LOG": qlog,
-                      "LIVE_INDEX": LiveIndex(corpus_index_dir, s, embedder)})
+                      "LIVE_INDEX": LiveIndex(corpus_index_dir, s, encoders)})
     with caplog.at_level(logging.ERROR, logger="kb.insight.querylog"):
         r = app.test_client().get("/", query_string={"q": CPR})
         assert r.status_code == 200 and b"civil-registration-system" in r.data
@@ -543,9 +542,9 @@ def test_a_closed_database_does_not_fail_the_search(tmp_path, settings, embedder
     qlog.close()
 
 
-def test_a_broken_log_object_does_not_fail_the_search(tmp_path, settings, embedder, corpus_index_dir, monkeypatch,
+def test_a_broken_log_object_does_not_fail_the_search(tmp_path, settings, encoders, corpus_index_dir, monkeypatch,
                                                       caplog):
-    app = make_app(settings, embedder, corpus_index_dir, query_log_enabled=True,
+    app = make_app(settings, encoders, corpus_index_dir, query_log_enabled=True,
                    query_log_path=str(tmp_path / "querylog.sqlite"))
     qlog = app.extensions["kb_query_log"]
     monkeypatch.setattr(qlog, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("log exploded")))
@@ -556,12 +555,15 @@ def test_a_broken_log_object_does_not_fail_the_search(tmp_path, settings, embedd
     qlog.close()
 
 
-def test_a_failed_answer_score_still_writes_the_row(logged, monkeypatch):
-    app, qlog = logged
-    import kb.insight.querylog.record as record_module
+def test_a_failed_answer_score_still_writes_the_row(new_log):
+    """A row queued without its answer score (its enricher computes it on the writer thread) is
+    written even when that fails."""
+    qlog = new_log()
 
-    monkeypatch.setattr(record_module, "answer", lambda *args, **kw: (_ for _ in ()).throw(ValueError("no model")))
-    assert app.test_client().get("/api/search", query_string={"q": CPR}).status_code == 200
+    def failing(rec):
+        raise ValueError("no model")
+
+    assert qlog.record(_record(query=CPR), failing)
     (row,) = rows(qlog)
     assert row.query == CPR and row.answer_score is None and qlog.stats.enrich_failed == 1
 
@@ -593,16 +595,16 @@ def test_a_logged_search_runs_the_model_once(logged, embedder, monkeypatch):
 
 
 def test_a_logged_keyword_search_never_runs_the_model(logged, embedder, monkeypatch):
-    """A keyword search is cheap for the server; logging it must not make the writer thread
-    encode the query (a flood of them would keep a core busy). Such rows carry no answer score."""
+    """Logging a keyword search must not make the writer thread encode the query (a flood of them
+    would keep a core busy): the row stores the answer signal the request itself computed (the
+    API returns it), or none."""
     app, qlog = logged
     calls = _count_model_calls(embedder, monkeypatch, thread="kb-querylog-writer")
     query = "hospital contact registry since 1977"
     assert app.test_client().get("/api/search", query_string={"q": query, "mode": "keyword"}).status_code == 200
     assert app.test_client().get("/", query_string={"q": query + " who", "mode": "keyword"}).status_code == 200
     first, second = rows(qlog)
-    assert (first.mode, first.answer_score, first.top_dense_score) == ("keyword", None, None)
-    assert second.answer_score is None and first.result_count > 0
+    assert first.mode == "keyword" and first.result_count > 0
     assert calls == []
 
 

@@ -266,7 +266,7 @@ def test_api_n_bounds(client):
 def test_api_off_topic_is_answered_false_with_related(client):
     body = client.get("/api/talking-points", query_string={"topic": OFF_TOPIC}).get_json()
     assert body["answered"] is False and body["points"] == [] and body["related"]
-    assert body["best_score"] < body["answer_cut"]
+    assert body["answer_score"] < body["answer_cut"]
 
 
 @pytest.mark.parametrize(
@@ -317,3 +317,64 @@ def test_page_without_topic_is_a_form_and_bad_n_is_a_readable_400(client):
 def test_page_off_topic_says_no_good_match(client):
     html = client.get("/talking-points", query_string={"topic": OFF_TOPIC}).get_data(as_text=True)
     assert "No good match" in html and 'class="related"' in html and '<ol class="points"' not in html
+
+
+# ---- the promotional page's selling points, as advisors type them ---------------------------------
+
+PROMO = "digital-healthcare-denmark"
+SELLING_POINTS = {
+    # topic as an advisor types it -> the pages that detail the selling point (beside the promo page)
+    "clinical trials in Denmark": {"research-access-health-data", "clinical-quality-databases-rkkp"},
+    "testing new technology in Danish hospitals": set(),
+    "digital literacy of the population": {"agency-for-digital-government", "sundhed-dk"},
+    "linkable health data and biobanks": {"civil-registration-system", "danish-national-biobank",
+                                          "research-access-health-data", "danish-health-data-authority"},
+    "investment in new hospitals and health IT": {"health-reform-2024"},
+    "talent for digital health companies": {"danish-life-science-cluster", "medicon-valley-alliance"},
+    "telehealth for chronic patients": {"telehealth-copd", "telehealth-heart-failure", "telehealth-wounds"},
+    "life science clusters in Denmark": {"danish-life-science-cluster", "medicon-valley-alliance",
+                                         "health-tech-hub-copenhagen", "robocluster-odense-robotics",
+                                         "bioinnovation-institute"},
+    "Denmark in digital rankings": {"denmark-digital-rankings"},
+}
+
+
+KNOWN_THIN = {  # selling points where the points are not yet good enough; strict, so a fix shows
+    "talent for digital health companies": "both models rank the promo's 'attractive talent pool' sentence "
+    "below unrelated strategy sentences (MiniLM under 0.46 against 0.48), so the third point is off topic",
+}
+
+
+@pytest.mark.parametrize("topic", [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=KNOWN_THIN[t])) if t in KNOWN_THIN else t
+    for t in sorted(SELLING_POINTS)])
+def test_each_selling_point_gets_three_points_from_the_pages_behind_it(corpus_index, topic):
+    b = brief(corpus_index, topic)
+    assert b.answered, (topic, b.answer.score, b.answer.reason)
+    assert len(b.points) >= 3, [p.text for p in b.points]
+    sources = SELLING_POINTS[topic] | {PROMO}
+    assert sum(p.citation.doc_id in sources for p in b.points) >= 3, [(p.citation.doc_id, p.text) for p in b.points]
+    for p in b.points:
+        doc = corpus_index.document(p.citation.doc_id)
+        assert p.text == doc.text[p.citation.start:p.citation.end]
+        assert is_self_contained(p.text), p.text  # no point needs an earlier sentence
+        spans = sentence_spans(doc.text)
+        starts = [s for s, _ in spans]
+        j = starts.index(p.citation.start)
+        assert unit_start(doc.text, spans, j, doc.title) == p.citation.start, p.text
+
+
+def test_points_come_from_two_documents_when_two_support_the_topic(corpus_index):
+    b = brief(corpus_index, "national registries for health research")
+    assert len({p.citation.doc_id for p in b.points}) >= 2
+
+
+def test_a_definite_description_is_joined_to_the_sentence_that_introduced_it():
+    from kb.ingest.quotable import refers_back
+
+    earlier = "Researchers apply through the national entry point for health data."
+    assert refers_back("The entry point is the place to start for anyone asking how to get access.", earlier, "x")
+    assert not refers_back("The entry point is the place to start.", "Nothing about it here.", "x")
+    assert not refers_back("The registry was founded in 1942.", "The registry ...", "Danish Cancer Registry")
+    assert not refers_back("The Danish Health Data Authority runs it.", earlier, "x")
+    assert not is_self_contained("The agency also runs Digital Post.")

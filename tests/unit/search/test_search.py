@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from kb import Filters
 from kb.search.keyword import fts_match_expression, query_terms
+from kb.search.routing import english_route
 
 store_module = importlib.import_module("kb.index.store")
 
@@ -69,22 +70,30 @@ def test_paraphrase_needs_the_dense_signal(corpus_index):
     assert "robocluster-odense-robotics" in _docs(corpus_index.search(q, k=3, mode="hybrid"))
 
 
-def test_hybrid_candidates_are_the_union_of_both_lists(corpus_index):
-    """Hybrid scores every chunk either signal put in its top `depth`, and only those."""
+def test_hybrid_candidates_are_the_union_of_the_route_lists(corpus_index):
+    """Hybrid scores every chunk any retriever of the route put in its top `depth`, and only those."""
+    from kb.search.query import Query
+
     q = "national patient registry outpatient diagnoses"
     depth = 5
-    dense = {row for row, *_ in corpus_index.score_candidates(q, "dense", depth)}
-    keyword = {row for row, *_ in corpus_index.score_candidates(q, "keyword", depth)}
-    assert len(dense) == len(keyword) == depth and dense != keyword
+    route = corpus_index.route(q)
+    assert route.retrievers == ("dense", "multilingual", "keyword")  # an English query on a multilingual index
+    lists = {name: {row for row, _ in corpus_index.retrievers[name].search(Query(q), depth, None).hits}
+             for name in route.retrievers}
+    assert all(len(rows) == depth for rows in lists.values()) and lists["dense"] != lists["keyword"]
     hybrid = corpus_index.score_candidates(q, "hybrid", depth)
-    assert {row for row, *_ in hybrid} == dense | keyword
+    assert {row for row, *_ in hybrid} == set().union(*lists.values())
     assert all(d is not None for _, _, d, _ in hybrid)  # exact cosine for keyword-only candidates too
+    english_only = corpus_index.score_candidates(q, "hybrid", depth, route=english_route(corpus_index.settings))
+    assert {row for row, *_ in english_only} == lists["dense"] | lists["keyword"]
 
 
 def test_blend_is_the_documented_weighted_sum(corpus_index):
-    """Cosine min-max normalised over the candidates, BM25 divided by the best BM25, weighted."""
+    """Cosine min-max normalised over the candidates, BM25 divided by the best BM25, weighted
+    (the route of an English-only index: MiniLM and BM25)."""
     w = corpus_index.settings.blend_weight
-    scored = corpus_index.score_candidates("outpatient diagnoses in the patient registry", "hybrid", 10, None, "blend")
+    scored = corpus_index.score_candidates("outpatient diagnoses in the patient registry", "hybrid", 10, None, "blend",
+                                           route=english_route(corpus_index.settings))
     dense = [d for _, _, d, _ in scored]
     best_kw = max(k for *_, k in scored if k is not None)
     lo, hi = min(dense), max(dense)
@@ -95,7 +104,8 @@ def test_blend_is_the_documented_weighted_sum(corpus_index):
 
 def test_rrf_sums_reciprocal_ranks(corpus_index):
     k = corpus_index.settings.rrf_k
-    scored = corpus_index.score_candidates("outpatient diagnoses in the patient registry", "hybrid", 10, None, "rrf")
+    scored = corpus_index.score_candidates("outpatient diagnoses in the patient registry", "hybrid", 10, None, "rrf",
+                                           route=english_route(corpus_index.settings))
     dense_rank = {row: i for i, (row, *_) in enumerate(sorted(scored, key=lambda c: -c[2]), start=1)}
     matched = sorted((c for c in scored if c[3] is not None), key=lambda c: -c[3])
     kw_rank = {row: i for i, (row, *_) in enumerate(matched, start=1)}
