@@ -44,6 +44,26 @@ MIN_POINTS = 3
 
 
 @dataclass(frozen=True)
+class PointCuts:
+    """The two cosine cuts of point selection for one model (duplicate, relative floor)."""
+
+    duplicate_cosine: float
+    min_relative_score: float
+
+
+# The cuts above are MiniLM's. e5's cosines crowd into a narrow band (any two of the corpus's
+# points: 0.86 at the 90th percentile, against MiniLM's 0.47), so MiniLM's cuts made every e5
+# candidate a "duplicate" of the first and a Danish topic got one point. e5's cuts keep the same
+# meaning: the duplicate cut leaves the same share of point pairs above it (0.2 %, 0.933), and the
+# floor sits as far between the query's background and its best point (e5: median background
+# 0.79, best 0.88 on the dev queries of tests/eval/outside_queries.jsonl; MiniLM 0.23, 0.59).
+POINT_CUTS = {
+    "dense": PointCuts(DUPLICATE_COSINE, MIN_RELATIVE_SCORE),
+    "multilingual": PointCuts(0.933, 0.94),
+}
+
+
+@dataclass(frozen=True)
 class TalkingPoint:
     """One quotable point: `text` is exactly the document's clean text at citation.start:end."""
 
@@ -91,7 +111,7 @@ def talking_points(
     filters: "Filters | None" = None,
     answered_only: bool = False,
     candidate_passages: int = CANDIDATE_PASSAGES,
-    duplicate_cosine: float = DUPLICATE_COSINE,
+    duplicate_cosine: float | None = None,
     mmr_lambda: float = MMR_LAMBDA,
     response: "SearchResponse | None" = None,
 ) -> list[TalkingPoint]:
@@ -121,7 +141,10 @@ def talking_points(
     qvec = dense.encoder.encode_query(topic) if qvec is None else qvec
     vectors = dense.span_vectors_at([c.span_id for c in candidates])
     relevance = vectors @ qvec
-    chosen = _select(candidates, vectors, relevance, n, duplicate_cosine, mmr_lambda)
+    cuts = POINT_CUTS.get(dense.name, POINT_CUTS["dense"])
+    if duplicate_cosine is not None:
+        cuts = PointCuts(duplicate_cosine, cuts.min_relative_score)
+    chosen = _select(candidates, vectors, relevance, n, cuts, mmr_lambda)
 
     points = []
     for i in chosen:
@@ -137,32 +160,32 @@ def talking_points(
 
 def _select(
     candidates: list[_Candidate], vectors: np.ndarray, relevance: np.ndarray, n: int,
-    duplicate_cosine: float, mmr_lambda: float,
+    cuts: PointCuts, mmr_lambda: float,
 ) -> list[int]:
     """Drop near-duplicates and weak candidates, then pick `n` by MMR (source-aware)."""
-    pool = _distinct(candidates, vectors, relevance, duplicate_cosine)
+    pool = _distinct(candidates, vectors, relevance, cuts)
     chosen = _mmr(candidates, vectors, relevance, pool, n, mmr_lambda)
     return _spread(candidates, relevance, pool, chosen)
 
 
 def _distinct(candidates: list[_Candidate], vectors: np.ndarray, relevance: np.ndarray,
-              duplicate_cosine: float) -> list[int]:
+              cuts: PointCuts) -> list[int]:
     """The relevant candidates, best first, without near-duplicates or overlapping spans.
 
-    Weak ones (below `MIN_RELATIVE_SCORE` of the best) are left out — unless fewer than
+    Weak ones (below `cuts.min_relative_score` of the best) are left out — unless fewer than
     `MIN_POINTS` remain, in which case the next best distinct ones fill up to it: an answered
     topic gets at least three points when the candidates hold three different sentences.
     """
     order = [int(i) for i in np.argsort(-relevance, kind="stable")]
     best = float(relevance[order[0]])
-    floor = best * MIN_RELATIVE_SCORE if best > 0 else 0.0
+    floor = best * cuts.min_relative_score if best > 0 else 0.0
     pool: list[int] = []
     for i in order:
         if relevance[i] < floor and len(pool) >= MIN_POINTS:
             break
         if any(_overlaps(candidates[i], candidates[j]) for j in pool):
             continue
-        if pool and float((vectors[pool] @ vectors[i]).max()) >= duplicate_cosine:
+        if pool and float((vectors[pool] @ vectors[i]).max()) >= cuts.duplicate_cosine:
             continue
         pool.append(i)
     return pool

@@ -378,3 +378,22 @@ def test_a_definite_description_is_joined_to_the_sentence_that_introduced_it():
     assert not refers_back("The registry was founded in 1942.", "The registry ...", "Danish Cancer Registry")
     assert not refers_back("The Danish Health Data Authority runs it.", earlier, "x")
     assert not is_self_contained("The agency also runs Digital Post.")
+
+
+@pytest.mark.parametrize("topic", ["registerdata til forskning", "telemedicin til KOL-patienter",
+                                   "hvordan får forskere adgang til sundhedsdata"])
+def test_a_danish_topic_gets_points_from_several_pages_none_repeating_another(corpus_index, topic):
+    """e5 serves Danish; its cosines crowd together, so MiniLM's cuts once left one point (POINT_CUTS)."""
+    from kb.insight.talking_points import POINT_CUTS
+
+    assert corpus_index.route(topic).dense == "multilingual"
+    b = brief(corpus_index, topic)
+    assert b.answered, (b.answer.score, b.answer.reason)
+    assert len(b.points) == 5 and len({p.citation.doc_id for p in b.points}) >= 2, [p.text for p in b.points]
+    e5 = corpus_index.dense("multilingual")
+    vectors = e5.encoder.encode([p.text for p in b.points])
+    for i, j in itertools.combinations(range(len(b.points)), 2):
+        assert float(vectors[i] @ vectors[j]) < POINT_CUTS["multilingual"].duplicate_cosine
+    for p in b.points:
+        doc = corpus_index.document(p.citation.doc_id)
+        assert p.text == doc.text[p.citation.start:p.citation.end] and is_self_contained(p.text)
