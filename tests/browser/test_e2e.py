@@ -265,3 +265,29 @@ def test_xss_probe_renders_as_text_on_every_page(page, probe_server):
     rendered = BeautifulSoup(MarkdownIt("commonmark").render(copied), "html.parser")
     assert PROBE_SENTENCE in rendered.get_text() and not rendered.find_all(["script", "img"])
     assert page.dialogs == [] and page.errors == []
+
+
+def test_a_danish_question_gets_a_highlighted_answer_and_talking_points(page, server):
+    """Advisors type Danish: the e5 route serves it, the best sentence is marked by that model, and
+    the talking points page answers a Danish topic with verbatim, cited points."""
+    page.goto(f"{server}/")
+    page.fill("#q", "Hvornår blev CPR-nummeret indført?")
+    page.press("#q", "Enter")
+    page.wait_for_selector("ol.results li.result")
+    assert not page.locator("section.nomatch").is_visible()
+    first = page.locator("li.result").first
+    assert "civil-registration-system" in first.locator("a.local").get_attribute("href")
+    assert "1968" in first.locator("mark.best").inner_text()  # the answering sentence, highlighted
+    assert page.locator("li.result mark.best").count() == page.locator("li.result").count()
+
+    page.goto(f"{server}/talking-points")
+    page.fill("#topic", "registerdata til forskning")
+    page.press("#topic", "Enter")
+    page.wait_for_selector("ol.points li")
+    points = page.locator("ol.points li .point-text").all_inner_texts()
+    assert len(points) >= 3 and page.locator("ol.sources li").count() >= 2
+    link = page.locator("#source-1 a.local")
+    link.click()
+    page.wait_for_selector("mark#cited")
+    assert page.locator("mark#cited").text_content() == points[0]  # verbatim from the page it cites
+    assert page.dialogs == [] and page.errors == []
