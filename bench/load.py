@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/load.py [--clients 8] [--seconds 60] [--mode hybrid] [--cache-size 0]
                                    [--workers W --threads T --torch-threads P] [--multilingual 0|1]
-                                   [--replicas R] [--env NAME=VALUE ...] [--out var/bench/load.json]
+                                   [--replicas R] [--env NAME=VALUE ...] [--danish-share 0.3]
+                                   [--out var/bench/load.json]
 
 Builds the product corpus into a temporary index (with the multilingual model too unless
 --multilingual 0), starts --replicas production servers on free ports, all serving that one index
@@ -14,6 +15,10 @@ whichever comes first. Reports requests/s, latency p50/p95/p99, errors, worker m
 after and the index's bytes per chunk; always stops the servers. The clients share the servers'
 two cores, so the figures include their cost.
 
+`--danish-share S` mixes the Danish outside-written queries (tests/eval/outside_queries.jsonl, kind
+`danish`) into the question list so that a share S of it is Danish; latency is then also reported
+per language.
+
 `--env` passes settings to every replica, e.g. the shared stores of docs/DEPLOY.md:
 `--env KB_QUERY_LOG=postgresql://user@host/db --env KB_RATE_LIMIT_STORAGE=redis://host:6379`.
 With a postgresql:// query log the report also says whether the log holds every request sent.
@@ -21,6 +26,7 @@ With a postgresql:// query log the report also says whether the log holds every 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import tempfile
 import threading
@@ -53,18 +59,24 @@ def main() -> None:
                     help="index and serve with multilingual-e5 too (default: KB_MULTILINGUAL)")
     ap.add_argument("--replicas", type=int, default=1, help="servers on their own ports, one index folder (1-4)")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every replica")
+    ap.add_argument("--danish-share", type=float, default=0.0,
+                    help="share of the questions that are Danish (0-0.9; default 0: English only)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if not (1 <= args.clients <= 64 and 0 < args.seconds <= 600 and 1 <= args.replicas <= 4):
         ap.error("--clients must be 1-64, --seconds at most 600 and --replicas 1-4")
     if any("=" not in item for item in args.env):
         ap.error("--env takes NAME=VALUE")
+    if not 0.0 <= args.danish_share <= 0.9:
+        ap.error("--danish-share must be from 0 to 0.9")
 
     result = machine()
     settings = kb.Settings.from_env()
     if args.multilingual is not None:
         settings = settings.replace(multilingual=bool(args.multilingual))
     qs = questions(args.questions)
+    danish = _with_danish(qs, args.danish_share)
+    qs = qs + danish
     env = {"KB_QUERY_CACHE_SIZE": str(args.cache_size), "KB_MULTILINGUAL": str(int(settings.multilingual)),
            **dict(item.split("=", 1) for item in args.env)}
     for name, value in (("KB_WORKERS", args.workers), ("KB_THREADS", args.threads),
@@ -85,7 +97,7 @@ def main() -> None:
                     warmed += warm.get("/api/search", {"q": q, "k": args.k, "mode": args.mode})[0] == 200
                 warm.close()
             rss_before = {pid: mb for server in servers for pid, mb in server.worker_rss_mb().items()}
-            run = _run_clients([server.port for server in servers], qs, args)
+            run = _run_clients([server.port for server in servers], qs, args, set(danish))
             rss_after = {pid: mb for server in servers for pid, mb in server.worker_rss_mb().items()}
             status = max(Client(server.port).get("/healthz")[0] for server in servers)
             sent = run["ok"] + warmed
@@ -105,6 +117,8 @@ def main() -> None:
         "requests_per_replica": run["per_port"],
         "requests_per_s": round(run["requests"] / run["elapsed"], 1),
         "latency_ms": lat,
+        "danish_share": round(len(danish) / len(qs), 3),
+        "latency_ms_by_language": {lang: summary(v) for lang, v in run["by_language"].items() if v},
         "errors": run["errors"],
         "error_samples": run["error_samples"][:5],
         "reconnects": run["reconnects"],
@@ -122,6 +136,16 @@ def main() -> None:
         },
     })
     emit(result, args.out)
+
+
+def _with_danish(english: list[str], share: float) -> list[str]:
+    """Danish queries to add to `english` so that `share` of the whole list is Danish (cycled)."""
+    if share <= 0:
+        return []
+    path = ROOT / "tests" / "eval" / "outside_queries.jsonl"
+    pool = [r["query"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r["kind"] == "danish"]
+    wanted = round(share / (1.0 - share) * len(english))
+    return [pool[i % len(pool)] for i in range(wanted)]
 
 
 def _index_bytes(index_dir: Path, chunks: int) -> dict:
@@ -161,9 +185,10 @@ def _query_log_check(env: dict, before: int | None, sent: int) -> dict | None:
     return {"rows_written": rows, "requests_answered": sent, "holds_every_request": rows == sent}
 
 
-def _run_clients(ports: list[int], qs: list[str], args: argparse.Namespace) -> dict:
+def _run_clients(ports: list[int], qs: list[str], args: argparse.Namespace, danish: set[str]) -> dict:
     lock = threading.Lock()
     latencies: list[float] = []
+    by_language: dict[str, list[float]] = {"en": [], "da": []}
     errors: list[str] = []
     sent = [0]
     reconnects = [0]
@@ -177,6 +202,7 @@ def _run_clients(ports: list[int], qs: list[str], args: argparse.Namespace) -> d
         port = ports[seed % len(ports)]  # clients split round-robin over the replicas
         client = Client(port)
         mine: list[float] = []
+        languages: list[str] = []
         start.wait()
         i = 0
         while time.monotonic() < deadline[0]:
@@ -197,9 +223,12 @@ def _run_clients(ports: list[int], qs: list[str], args: argparse.Namespace) -> d
                 client.close()
                 continue
             mine.append((time.perf_counter() - t) * 1000.0)
+            languages.append("da" if q in danish else "en")
         client.close()
         with lock:
             latencies.extend(mine)
+            for ms, lang in zip(mine, languages):
+                by_language[lang].append(ms)
             reconnects[0] += client.reconnects
             per_port[str(port)] += len(mine)
 
@@ -213,7 +242,8 @@ def _run_clients(ports: list[int], qs: list[str], args: argparse.Namespace) -> d
         t.join(timeout=args.seconds + 60)
     elapsed = time.perf_counter() - t0
     return {"latencies": latencies, "errors": len(errors), "error_samples": errors, "requests": sent[0],
-            "ok": len(latencies), "per_port": per_port, "elapsed": elapsed, "reconnects": reconnects[0]}
+            "ok": len(latencies), "per_port": per_port, "elapsed": elapsed, "reconnects": reconnects[0],
+            "by_language": by_language}
 
 
 if __name__ == "__main__":
