@@ -25,8 +25,27 @@ from common import ROOT, emit, machine
 import kb
 from kb.eval.answers import KINDS, load_answer_queries, summarise
 from kb.search.fusion import fuse
-from kb.search.language import ENGLISH, lingua_language, rule_language
+from kb.search.language import ENGLISH, rule_language
 from kb.search.query import Query
+
+_lingua = None
+
+
+def lingua_language(text: str) -> str:
+    """lingua-language-detector over the languages our users plausibly type (ISO 639-1 code).
+    Only this comparison uses it (`pip install lingua-language-detector==2.1.1`); the product
+    uses the rule (docs/RETRIEVAL.md says why)."""
+    global _lingua
+    if _lingua is None:
+        from lingua import Language, LanguageDetectorBuilder
+
+        _lingua = LanguageDetectorBuilder.from_languages(
+            Language.ENGLISH, Language.DANISH, Language.SWEDISH, Language.BOKMAL, Language.NYNORSK,
+            Language.GERMAN, Language.DUTCH, Language.FRENCH, Language.SPANISH,
+        ).build()
+    found = _lingua.detect_language_of(text)
+    return ENGLISH if found is None else found.iso_code_639_1.name.lower()
+
 
 RETRIEVERS = ("dense", "multilingual", "keyword")
 GRID = [t for t in itertools.product([i / 10 for i in range(11)], repeat=3) if abs(sum(t) - 1.0) < 1e-9]

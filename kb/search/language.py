@@ -8,7 +8,6 @@ product uses.
 from __future__ import annotations
 
 import re
-import threading
 
 ENGLISH = "en"
 DANISH = "da"
@@ -28,10 +27,6 @@ _SHARED_WORDS = frozenset("er i en et de den der kan har vi du man her med om".s
 _DANISH_LETTERS = re.compile(r"[æøåÆØÅ]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
-_lingua = None
-_lingua_lock = threading.Lock()
-
-
 def rule_language(text: str) -> str:
     """Danish when the query has æ, ø or å, a word only Danish uses, or two words Danish shares
     with English; English otherwise."""
@@ -41,21 +36,6 @@ def rule_language(text: str) -> str:
     if any(w in _DANISH_WORDS for w in words) or sum(w in _SHARED_WORDS for w in words) >= 2:
         return DANISH
     return ENGLISH
-
-
-def lingua_language(text: str) -> str:
-    """lingua-language-detector over the languages our users plausibly type (ISO 639-1 code)."""
-    global _lingua
-    with _lingua_lock:
-        if _lingua is None:
-            from lingua import Language, LanguageDetectorBuilder
-
-            _lingua = LanguageDetectorBuilder.from_languages(
-                Language.ENGLISH, Language.DANISH, Language.SWEDISH, Language.BOKMAL, Language.NYNORSK,
-                Language.GERMAN, Language.DUTCH, Language.FRENCH, Language.SPANISH,
-            ).build()
-    found = _lingua.detect_language_of(text)
-    return ENGLISH if found is None else found.iso_code_639_1.name.lower()
 
 
 def detect_language(text: str) -> str:
