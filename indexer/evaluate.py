@@ -302,16 +302,22 @@ def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run_answer_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """A set written the way users write: passage-level figures per kind of query (kb.eval.answers)."""
+def _on_index(index_dir: Path, settings: Settings, run):
+    """`run(index)` on the live version of `index_dir`, closed afterwards."""
     import kb
 
-    queries = load_answer_queries(args.questions, args.split)
-    index = kb.Index.open(args.index, settings=settings)
+    index = kb.Index.open(index_dir, settings=settings)
     try:
-        report = evaluate_answers(index, queries, mode=args.mode, fusion=args.fusion, depth=args.depth)
+        return run(index)
     finally:
         index.close()
+
+
+def _run_answer_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """A set written the way users write: passage-level figures per kind of query (kb.eval.answers)."""
+    queries = load_answer_queries(args.questions, args.split)
+    report = _on_index(args.index, settings, lambda index: evaluate_answers(
+        index, queries, mode=args.mode, fusion=args.fusion, depth=args.depth))
     if args.json:
         print(json.dumps({**report.as_dict(), "dataset": args.questions.name, "split": args.split, "mode": args.mode},
                          sort_keys=True))
@@ -325,16 +331,11 @@ def _run_answer_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_answerability_eval(args: argparse.Namespace, settings: Settings) -> int:
-    import kb
     from kb.answer import load_labelled
     from kb.eval.answerability import evaluate_answerability
 
     items = load_labelled(args.answerability, args.split)
-    index = kb.Index.open(args.index, settings=settings)
-    try:
-        result = evaluate_answerability(index, items)
-    finally:
-        index.close()
+    result = _on_index(args.index, settings, lambda index: evaluate_answerability(index, items))
     if args.json:
         print(json.dumps({**result, "dataset": args.answerability.name, "split": args.split}, sort_keys=True))
         return 0
