@@ -3,8 +3,10 @@ web app's templates and static files inside the package, and `kb-serve` serving 
 
 The wheel is built from a copy of the sources in a temporary folder (a build writes build/ and
 *.egg-info next to the sources), without build isolation (the venv's setuptools, no download),
-then installed with --no-deps --no-index into a prefix of its own and run from outside the
-checkout, so nothing is imported from the source tree.
+then installed with --no-deps --no-index --ignore-installed into a prefix of its own and run from
+outside the checkout, so nothing is imported from the source tree. Without --ignore-installed pip
+first *uninstalls* the venv's own editable install of the project (same name), and `make run` then
+found no `kb-serve` after `make test`.
 """
 from __future__ import annotations
 
@@ -27,9 +29,17 @@ PACKAGE_DATA = sorted(str(p.relative_to(ROOT)) for p in (*(ROOT / "search_app" /
                                                          *(ROOT / "search_app" / "static").iterdir()))
 
 
-def _pip(*args: str, cwd: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], cwd=cwd, check=True,
-                   capture_output=True, text=True, timeout=300)
+def _pip(*args: str, cwd: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True, timeout=300).stdout
+
+
+def _venv_install() -> str:
+    """What the running venv has installed of this project ("" when nothing): name, version, location."""
+    done = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "show", "denmark-digital-health-kb"],
+                          capture_output=True, text=True, timeout=120)
+    return "\n".join(line for line in done.stdout.splitlines() if line.startswith(("Name", "Version", "Location",
+                                                                                  "Editable")))
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +55,25 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> tuple[Path, dict]:
+def venv_before() -> str:
+    return _venv_install()
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory, venv_before) -> tuple[Path, dict]:
     """(prefix, environment that runs the installed copy, never the checkout)."""
     prefix = tmp_path_factory.mktemp("prefix")
-    _pip("install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel), cwd=prefix)
+    _pip("install", "--no-deps", "--no-index", "--ignore-installed", "--prefix", str(prefix), str(wheel), cwd=prefix)
     (site,) = prefix.glob("lib/python*/site-packages")
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
     return prefix, env
+
+
+def test_installing_the_wheel_elsewhere_leaves_the_venvs_own_install_alone(installed, venv_before):
+    """`make test` then `make run` must work: the editable install and its kb-serve survive."""
+    assert _venv_install() == venv_before
+    if venv_before:
+        assert (Path(sys.executable).parent / "kb-serve").exists()
 
 
 def test_the_wheel_declares_the_console_scripts(wheel):
