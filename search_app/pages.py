@@ -70,7 +70,7 @@ def search_page():
         signal = answer(index, p.q, filters=p.filters, response=response)
         if request.args.get(REFINE) != "1":  # a facet click narrows a logged search; it is not a new question
             log_search("search", index, p.q, response, signal=signal)
-        facets = facet_counts(index, p.q)
+        facets = facet_counts(index, p.q, cut=signal.passage_cut)  # the cut of this request's signal
         highlights = best_sentences(index, p.q, response.hits, retriever=response.dense_retriever,
                                     query_vector=response.query_vector)
         context.update(

@@ -52,7 +52,8 @@ class Facets:
 def facet_counts(index: "Index", query: str, *, depth: int = FACET_DEPTH, cut: float | None = None) -> Facets:
     """Documents per source_type and per organisation among the relevant unfiltered candidates.
 
-    `cut` overrides the cosine a passage must reach (default: the query's thin cut).
+    `cut` is the cosine a passage must reach; pass the `passage_cut` of an `answer()` the caller
+    already has (default: computed here, which costs a second answer signal).
     """
     response = index.search(query, k=depth, mode="hybrid")
     limit = answer(index, query, response=response).passage_cut if cut is None else cut
