@@ -6,7 +6,7 @@ What is measured (names as scraped; `_total`, `_bucket`, `_sum`, `_count` are ad
   endpoint (not per path: a path holds a query or a document id), method and status class (`2xx`).
 * `kb_searches_total{kind, mode, language, route}` — every search and talking-points request, by
   mode, the query's language (`SearchResponse.language`) and the retrievers fused (`dense+keyword`).
-* `kb_answers_total{kind, answered}` — answered or not (`true`, `false`, `unknown`).
+* `kb_answers_total{kind, answered}` — answered or not (`true`, `false`): the request's answer signal.
 * `kb_index_version{version}` (1 for the version served), `kb_index_chunks{version}`,
   `kb_index_swaps_total`, `kb_index_reload_errors_total` (each new `LiveIndex.last_error`) and
   `kb_index_reload_failing` (1 while the newest version cannot be opened).
@@ -90,10 +90,10 @@ def _observe(response: Response) -> Response:
     return response
 
 
-def count_search(kind: str, mode: str, language: str, retrievers: tuple[str, ...], answered: bool | None) -> None:
-    """One answered request of `kind` (`search`, `talking_points`); `answered` None when unknown."""
+def count_search(kind: str, mode: str, language: str, retrievers: tuple[str, ...], answered: bool) -> None:
+    """One answered request of `kind` (`search`, `talking_points`), and whether the corpus answered it."""
     SEARCHES.labels(kind, mode, language, "+".join(retrievers) or "none").inc()
-    ANSWERS.labels(kind, "unknown" if answered is None else str(bool(answered)).lower()).inc()
+    ANSWERS.labels(kind, str(bool(answered)).lower()).inc()
 
 
 def _refresh(index) -> None:

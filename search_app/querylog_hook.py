@@ -1,28 +1,26 @@
 """One call for every endpoint that answers a question: count it, log it to the query log, never fail.
 
-    response = index.search(...)
-    log_search("search", index, p.q, response)               # a kb.SearchResponse
-    log_search("talking_points", index, p.topic, points)     # a list of talking points
+    response = index.search(...); signal = answer(index, p.q, response=response)
+    log_search("search", index, p.q, response, signal=signal)                     # a kb.SearchResponse
+    log_search("talking_points", index, p.topic, points, signal=briefing.answer)  # talking points
 
 Called after the response is computed. Nothing about the client (address, headers, cookies) is
 read here or passed on; the row is built from the query and the results only (kb.insight's
-`record_of`). The answer score is computed on the log's writer thread, off the request path, from
-the search's own query vector; a keyword-only search has none and is logged without a score
-(kb.insight.querylog `with_answer_score`). Personal data in the question is redacted before the
-row is stored. The same call counts the request in the metrics (search_app/metrics.py): by mode,
+`record_of`). The row stores the answer signal the request computed for its response (the API
+returns it too), so the writer thread never runs a model. Personal data in the question is
+redacted before the row is stored. The same call counts the request in the metrics (search_app/metrics.py): by mode,
 language, retriever route and whether it was answered.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import partial
 
 from flask import current_app
 
 from kb import Filters, Index, SearchResponse
 from kb.answer import Answer
-from kb.insight import QueryLog, record_of, with_answer, with_answer_score
+from kb.insight import QueryLog, record_of, with_answer
 from search_app.metrics import count_search
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,7 @@ def log_search(
     *,
     mode: str | None = None,
     filters: Filters | None = None,
-    signal: Answer | None = None,
+    signal: Answer,
 ) -> None:
     """Count this request and queue one row describing it; swallow (and log) anything that goes wrong.
     `signal` is the answer signal the request computed (counted, and stored as the row's answer score)."""
@@ -51,22 +49,16 @@ def log_search(
         qlog = query_log()
         if qlog is None or not qlog.enabled:
             return
-        rec = record_of(kind, index, query, results, mode=mode, filters=filters)
-        if signal is not None:
-            qlog.record(with_answer(rec, signal))
-        else:
-            response = results if isinstance(results, SearchResponse) else None
-            qlog.record(rec, partial(with_answer_score, index, response))
+        qlog.record(with_answer(record_of(kind, index, query, results, mode=mode, filters=filters), signal))
     except Exception:
         log.exception("query log: request not logged")
 
 
 def _count(kind: str, index: Index, query: str, results: SearchResponse | Sequence, mode: str | None,
-           signal: Answer | None) -> None:
+           signal: Answer) -> None:
     try:
         if isinstance(results, SearchResponse):
-            answered = None if signal is None else signal.answered  # None: counted as `unknown`
-            count_search(kind, results.mode, results.language, results.retrievers, answered)
+            count_search(kind, results.mode, results.language, results.retrievers, signal.answered)
         else:  # talking points: answered when there are points (Briefing.answered)
             route = index.route(query)
             count_search(kind, mode or "hybrid", route.language, route.retrievers, bool(results))

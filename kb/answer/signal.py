@@ -72,12 +72,9 @@ class AnswerThresholds:
     passage_margins: dict[str, float]  # per dense retriever: cosine above the query's background
     calibrated: bool
 
-    # A log row holding only a raw cosine (no answer score) is never judged answered by it: the
-    # signal is the model's score, and a cosine alone says too little (kb.answer.features).
-    dense: float = 2.0
-
-    def verdict(self, answer_score: float | None = None, top_dense: float | None = None) -> str | None:
-        """covered / thin / gap from an answer score; None without one (`top_dense` alone decides nothing)."""
+    def verdict(self, answer_score: float | None) -> str | None:
+        """covered / thin / gap from an answer score; None without one (a log row of a keyword
+        search, say: a cosine alone says too little, kb.answer.features)."""
         if answer_score is None or not math.isfinite(answer_score):
             return None
         if answer_score >= self.margin:

@@ -9,7 +9,7 @@ from kb.insight.coverage import CoverageReport, Topic, TopicCoverage, TopicsFile
 from kb.insight.facets import Facets, FacetValue, facet_counts
 from kb.insight.highlight import Highlight, best_sentences
 from kb.insight.querylog import (PeriodCounts, QueryLog, QueryLogUnavailable, QueryRecord, record_of, utc_now,
-                                 with_answer, with_answer_score)
+                                 with_answer)
 from kb.insight.question_report import MAX_GROUPED_WORDINGS, TABLES, QuestionReport, question_report
 from kb.insight.related import RelatedTopic, related_topics
 from kb.insight.staleness import (DatedFact, SourceEvent, SourceEvents, SourceFlag, StalenessReport, StalePage,
@@ -26,5 +26,5 @@ __all__ = [
     "QuestionReport", "RelatedTopic", "TalkingPoint", "Topic", "TopicCoverage",
     "TopicsFileError", "best_sentences", "brief", "coverage_report", "facet_counts", "load_topics", "question_report",
     "record_of", "related_topics", "source_link", "talking_points", "to_markdown", "utc_now", "web_url",
-    "with_answer", "with_answer_score",
+    "with_answer",
 ]

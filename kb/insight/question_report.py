@@ -6,8 +6,8 @@ last seen, the latest answer score, the documents ranked first, and every docume
 5); this module adds only what needs the model:
 
 * **Unanswered** and **weakly answered** questions: wordings whose latest scored ask falls in the
-  `gap` or `thin` band of the current index's calibrated cuts (keyword-only searches carry no
-  answer score and are counted as asked, not judged).
+  `gap` or `thin` band of the current index's calibrated cuts (a row without an answer score
+  is counted as asked, not judged).
 * **Near-duplicates grouped**: "when was cpr introduced" and "When was the CPR number introduced?"
   are one need. The distinct wordings are embedded in one batched model call and grouped with
   sentence-transformers' community detection at cosine >= `NEAR_DUPLICATE_COSINE` (0.80: measured,
@@ -94,7 +94,7 @@ def question_report(
 ) -> QuestionReport:
     """Every table of the questions page from the database's counts (most asked wording first)."""
     ranked = list(counts.wordings)
-    verdicts = [cuts.verdict(answer_score=w.answer_score, top_dense=w.top_dense_score) for w in ranked]
+    verdicts = [cuts.verdict(w.answer_score) for w in ranked]
     vectors = index.embedder.encode([w.text for w in ranked]) if ranked else np.zeros((0, 1), dtype=np.float32)
 
     def grouped(members: list[int]) -> list[QuestionGroup]:

@@ -17,10 +17,10 @@ the SQL both engines share), sqlite_store, postgres_store, location (which store
 names), writer (queue and thread), retention, log (`QueryLog`, which puts them together).
 """
 from kb.insight.querylog.log import QueryLog, QueryLogUnavailable
-from kb.insight.querylog.record import KINDS, QueryRecord, iso, record_of, utc_now, with_answer, with_answer_score
+from kb.insight.querylog.record import KINDS, QueryRecord, iso, record_of, utc_now, with_answer
 from kb.insight.querylog.redact import redact
 from kb.insight.querylog.store import PeriodCounts, WordingCount, normalise
 from kb.insight.querylog.writer import QueryLogStats
 
 __all__ = ["KINDS", "PeriodCounts", "QueryLog", "QueryLogStats", "QueryLogUnavailable", "QueryRecord", "WordingCount",
-           "iso", "normalise", "record_of", "redact", "utc_now", "with_answer", "with_answer_score"]
+           "iso", "normalise", "record_of", "redact", "utc_now", "with_answer"]

@@ -134,7 +134,7 @@ class QueryLog:
 
     def period(self, since: datetime, cuts: AnswerThresholds, max_wordings: int) -> PeriodCounts:
         """The questions report's counts since `since`, computed by the database."""
-        return self._reading(lambda: self.store.period(iso(since), cuts.margin, cuts.dense, max_wordings),
+        return self._reading(lambda: self.store.period(iso(since), cuts.margin, max_wordings),
                              PeriodCounts.empty())
 
     def _reading(self, query, empty):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from kb.answer.signal import answer
 from kb.search.query import Filters, SearchResponse
 
 KINDS = ("search", "talking_points")
@@ -73,17 +72,3 @@ def with_answer(rec: QueryRecord, signal) -> QueryRecord:
     """The row with the answer signal the request already computed (kb.answer.signal.Answer)."""
     top_dense = rec.top_dense_score if rec.top_dense_score is not None else signal.top_dense
     return replace(rec, answer_score=signal.answer_score, top_dense_score=top_dense)
-
-
-def with_answer_score(index, response, rec: QueryRecord) -> QueryRecord:
-    """An `Enricher` for the writer thread, for requests that did not compute the answer signal:
-    how well the whole corpus answers the query, reusing the request's hybrid `response`.
-
-    A keyword-only search ran no model, and running one for it here would let a flood of cheap
-    keyword searches keep the writer thread (and a core) busy encoding: such rows are stored
-    without an answer score. The questions report counts them as asked but judges answered /
-    unanswered only on scored rows.
-    """
-    if rec.mode == "keyword" or response is None or getattr(response, "mode", None) != "hybrid":
-        return rec
-    return with_answer(rec, answer(index, rec.query, filters=response.filters, response=response))

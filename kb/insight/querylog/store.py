@@ -53,7 +53,7 @@ TOTALS = "SELECT COUNT(*), COUNT(DISTINCT NULLIF(wording, '')) FROM queries WHER
 WORDINGS = """
 WITH asks AS (
     SELECT id, at, wording, query, answer_score, top_dense_score,
-           CASE WHEN answer_score IS NULL AND top_dense_score IS NULL THEN 0 ELSE 1 END AS scored,
+           CASE WHEN answer_score IS NULL THEN 0 ELSE 1 END AS scored,
            COUNT(*) OVER (PARTITION BY wording, query) AS spelled
     FROM queries WHERE at >= :since AND wording <> ''),
 ranked AS (
@@ -62,9 +62,7 @@ ranked AS (
            ROW_NUMBER() OVER (PARTITION BY wording ORDER BY spelled DESC, query) AS spelling
     FROM asks)
 SELECT wording, MAX(CASE WHEN spelling = 1 THEN query END), COUNT(*), MAX(at),
-       SUM(CASE WHEN answer_score IS NOT NULL THEN CASE WHEN answer_score >= :margin THEN 1 ELSE 0 END
-                WHEN top_dense_score IS NOT NULL THEN CASE WHEN top_dense_score >= :dense THEN 1 ELSE 0 END
-                ELSE 0 END),
+       SUM(CASE WHEN answer_score >= :margin THEN 1 ELSE 0 END),
        SUM(scored), MAX(CASE WHEN recency = 1 THEN answer_score END),
        MAX(CASE WHEN recency = 1 THEN top_dense_score END)
 FROM ranked GROUP BY wording ORDER BY COUNT(*) DESC, wording LIMIT :limit"""
@@ -127,7 +125,7 @@ class WordingCount:
     asked: int
     last_seen: str
     answered: int  # asks whose verdict was `covered`
-    scored: int  # asks that had an answer score (keyword-only searches have none)
+    scored: int  # asks that had an answer score (every row since the request computes it)
     answer_score: float | None  # of the latest scored ask
     top_dense_score: float | None
     top_docs: tuple[tuple[str, int], ...] = ()  # (doc_id, times ranked first)
@@ -234,9 +232,10 @@ class QueryStore(ABC):
             low, high = tx.rows(BOUNDS)[0]
             return low, high
 
-    def period(self, since: str, margin: float, dense: float, limit: int) -> PeriodCounts:
-        """Counts per wording since `since`, in one consistent snapshot."""
-        params = {"since": since, "margin": margin, "dense": dense, "limit": limit}
+    def period(self, since: str, margin: float, limit: int) -> PeriodCounts:
+        """Counts per wording since `since`, in one consistent snapshot; a row counts as answered
+        when its answer score reaches `margin`."""
+        params = {"since": since, "margin": margin, "limit": limit}
         with self._transaction(snapshot=True) as tx:
             rows, distinct = tx.rows(TOTALS, {"since": since})[0]
             docs: dict[str, list[tuple[str, int]]] = {}
